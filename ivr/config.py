@@ -1,0 +1,208 @@
+"""One typed settings object: safe defaults, an optional TOML file, ``ALERTA_*`` env.
+
+Precedence: environment over file over defaults. Every path and port is a
+setting; every listener defaults to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ivr.domain.incidents import DEFAULT_INCIDENT_TYPES, ConfigError, IncidentType, Keypad
+
+ENV_PREFIX = "ALERTA_"
+
+# Settings that are plain scalars: name → (type, default, one-line documentation).
+# The README's settings table is checked against this (tests/test_docs.py).
+SCALARS: dict[str, tuple[type, Any, str]] = {
+    "database": (Path, Path("var/alerta.sqlite3"), "SQLite database file"),
+    "voiceclips": (Path, Path("voiceclips"), "where finished clips live (YYYY/MM/DD/)"),
+    "recordings_tmp": (
+        Path,
+        Path(""),
+        "where Asterisk records; must be on the voiceclips filesystem "
+        "(default: <voiceclips>/.incoming)",
+    ),
+    "prompts": (Path, Path("prompts"), "prompt folder as Asterisk sees it (<lang>/<id>.wav)"),
+    "agi_host": (str, "127.0.0.1", "FastAGI listen address"),
+    "agi_port": (int, 4573, "FastAGI listen port"),
+    "agi_backlog": (int, 512, "listen backlog of the FastAGI socket"),
+    "agi_env_max_bytes": (int, 16384, "largest AGI environment block accepted"),
+    "agi_env_timeout_s": (float, 5.0, "time allowed to receive the environment block"),
+    "agi_command_timeout_s": (float, 30.0, "reply time limit per command (plus its own length)"),
+    "agi_max_calls": (int, 2000, "calls served at once; more are sent to the fallback"),
+    "agi_line_max_bytes": (int, 8192, "longest reply line accepted from Asterisk"),
+    "shutdown_grace_s": (float, 30.0, "on shutdown, how long calls in progress may go on"),
+    "fallback_context": (str, "alerta-fallback", "dialplan context for calls the flow lost"),
+    "operator_queue": (str, "operators", "Asterisk queue of operators; empty: none"),
+    "operator_timeout_s": (int, 30, "how long a caller waits for an operator"),
+    "default_language": (str, "es", "language when the caller picks none"),
+    "second_language": (str, "en", "language of the second choice; empty: none"),
+    "menu_timeout_s": (float, 6.0, "how long a menu waits for a key"),
+    "menu_tries": (int, 3, "failures before the caller goes to an operator"),
+    "callback_min_digits": (int, 6, "shortest callback number accepted"),
+    "callback_max_digits": (int, 15, "longest callback number accepted (E.164)"),
+    "record_max_s": (int, 120, "longest message"),
+    "record_silence_s": (int, 5, "silence that ends a message"),
+    "record_min_ms": (int, 300, "a take shorter than this counts as empty"),
+    "log_level": (str, "INFO", "logging level"),
+}
+
+
+@dataclass(frozen=True)
+class Zone:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Path = Path("var/alerta.sqlite3")
+    voiceclips: Path = Path("voiceclips")
+    recordings_tmp: Path = Path("")
+    prompts: Path = Path("prompts")
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    agi_backlog: int = 512
+    agi_env_max_bytes: int = 16384
+    agi_env_timeout_s: float = 5.0
+    agi_command_timeout_s: float = 30.0
+    agi_max_calls: int = 2000
+    agi_line_max_bytes: int = 8192
+    shutdown_grace_s: float = 30.0
+    fallback_context: str = "alerta-fallback"
+    operator_queue: str = "operators"
+    operator_timeout_s: int = 30
+    default_language: str = "es"
+    second_language: str = "en"
+    menu_timeout_s: float = 6.0
+    menu_tries: int = 3
+    callback_min_digits: int = 6
+    callback_max_digits: int = 15
+    record_max_s: int = 120
+    record_silence_s: int = 5
+    record_min_ms: int = 300
+    log_level: str = "INFO"
+    keypad: Keypad = field(default_factory=lambda: Keypad(DEFAULT_INCIDENT_TYPES))
+    zones: tuple[Zone, ...] = field(
+        default_factory=lambda: tuple(Zone(str(n), f"Zona {n}") for n in range(1, 15))
+    )
+
+    @property
+    def incoming_dir(self) -> Path:
+        return self.recordings_tmp if str(self.recordings_tmp) not in ("", ".") else (
+            self.voiceclips / ".incoming"
+        )
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.voiceclips / ".quarantine"
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        langs = [self.default_language]
+        if self.second_language and self.second_language != self.default_language:
+            langs.append(self.second_language)
+        return tuple(langs)
+
+    def zone(self, code: str) -> Zone | None:
+        return next((z for z in self.zones if z.code == code), None)
+
+    def check(self) -> Settings:
+        if not (0 < self.agi_port < 65536):
+            raise ConfigError(f"agi_port {self.agi_port} is not a port")
+        if not (1 <= self.callback_min_digits <= self.callback_max_digits <= 20):
+            raise ConfigError("callback_min_digits..callback_max_digits must be within 1..20")
+        if self.menu_tries < 1:
+            raise ConfigError("menu_tries must be at least 1")
+        if not (1 <= self.record_max_s <= 3600):
+            raise ConfigError("record_max_s must be within 1..3600")
+        for z in self.zones:
+            if not z.code.isdigit() or len(z.code) > 4:
+                raise ConfigError(f"zone code {z.code!r} must be 1 to 4 digits")
+        if self.agi_env_max_bytes < 1024:
+            raise ConfigError("agi_env_max_bytes must be at least 1024")
+        return self
+
+
+def _coerce(name: str, kind: type, raw: Any) -> Any:
+    try:
+        if kind is Path:
+            return Path(str(raw))
+        if kind is int and not isinstance(raw, bool):
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is str:
+            return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}: {raw!r} is not a {kind.__name__}") from exc
+    raise ConfigError(f"setting {name}: {raw!r} is not a {kind.__name__}")
+
+
+def _incident_types(raw: Any) -> tuple[IncidentType, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("incident_types must be a list of tables")
+    known = {f.name for f in fields(IncidentType)}
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not {"id", "key", "priority"} <= item.keys():
+            raise ConfigError("each incident type needs id, key and priority")
+        unknown = set(item) - known
+        if unknown:
+            raise ConfigError(f"incident type {item.get('id')!r}: unknown fields {sorted(unknown)}")
+        out.append(IncidentType(**{**item, "key": str(item["key"])}))
+    return tuple(out)
+
+
+def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from defaults, then the TOML file, then the environment."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = Path(env[ENV_PREFIX + "CONFIG"])
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    for key in set(data) - set(SCALARS) - {"incident_types", "menu", "zones"}:
+        raise ConfigError(f"unknown setting {key!r} in {path}")
+    for name, (kind, _default, _doc) in SCALARS.items():
+        if name in data:
+            values[name] = _coerce(name, kind, data[name])
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in env:
+            values[name] = _coerce(env_name, kind, env[env_name])
+    settings = replace(Settings(), **values)
+    if "incident_types" in data or "menu" in data:
+        menu = data.get("menu", {})
+        types = (
+            _incident_types(data["incident_types"])
+            if "incident_types" in data
+            else DEFAULT_INCIDENT_TYPES
+        )
+        settings = replace(
+            settings,
+            keypad=Keypad(
+                types,
+                status_key=str(menu.get("status_key", "9")) or None,
+                operator_key=str(menu.get("operator_key", "0")) or None,
+            ),
+        )
+    if "zones" in data:
+        zones = data["zones"]
+        if not isinstance(zones, list) or not all(
+            isinstance(z, dict) and "code" in z for z in zones
+        ):
+            raise ConfigError("zones must be a list of tables with code and name")
+        settings = replace(
+            settings, zones=tuple(Zone(str(z["code"]), str(z.get("name", ""))) for z in zones)
+        )
+    return settings.check()
