@@ -110,3 +110,4 @@ class Keypad:
 
 
 OPERATOR_TYPE_ID = "operator"  # a report opened by asking for an operator (key 0)
+OPERATOR_PRIORITY = 3  # a caller who asked for (or was sent to) an operator

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ReportState(str, Enum):
+class ReportState(StrEnum):
     RECEIVED = "received"
     ACKNOWLEDGED = "acknowledged"
     DISPATCHED = "dispatched"
@@ -47,7 +47,7 @@ def check_transition(current: ReportState, target: ReportState) -> None:
         )
 
 
-class CallerStatus(str, Enum):
+class CallerStatus(StrEnum):
     """The three answers the status line gives a citizen."""
 
     RECEIVED = "received"

@@ -1,0 +1,69 @@
+"""Wiring: settings → store, clips, flows and the FastAGI server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from ivr.clips.reconcile import reconcile
+from ivr.clips.vault import ClipVault
+from ivr.config import Settings
+from ivr.flows.deps import Deps, FlowConfig
+from ivr.store.db import Database
+from ivr.store.directory import CallerDirectory
+from ivr.store.reports import Reports, utc_now
+
+logger = logging.getLogger(__name__)
+
+
+def flow_config(settings: Settings) -> FlowConfig:
+    return FlowConfig(
+        keypad=settings.keypad,
+        zones=frozenset(z.code for z in settings.zones),
+        languages=settings.languages,
+        prompts=settings.prompts.resolve(),
+        operator_queue=settings.operator_queue or None,
+        operator_timeout_s=settings.operator_timeout_s,
+        menu_timeout_s=settings.menu_timeout_s,
+        menu_tries=settings.menu_tries,
+        callback_min_digits=settings.callback_min_digits,
+        callback_max_digits=settings.callback_max_digits,
+        record_max_s=settings.record_max_s,
+        record_silence_s=settings.record_silence_s,
+        record_min_ms=settings.record_min_ms,
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    reports: Reports
+    directory: CallerDirectory
+    vault: ClipVault
+    deps: Deps
+
+
+@asynccontextmanager
+async def services(settings: Settings, *, reconcile_clips: bool = True) -> AsyncIterator[Services]:
+    """Open the store and the clip vault; reconcile leftovers; close on exit."""
+    vault = ClipVault(settings.voiceclips, settings.incoming_dir)
+    vault.prepare()
+    db = await Database(settings.database).open()
+    try:
+        reports = Reports(db)
+        directory = CallerDirectory(db)
+        if reconcile_clips:
+            await reconcile(vault, db, reports)
+        deps = Deps(
+            config=flow_config(settings),
+            book=reports,
+            directory=directory,
+            clips=vault,
+            clock=utc_now,
+        )
+        yield Services(settings, db, reports, directory, vault, deps)
+    finally:
+        await db.close()

@@ -1,0 +1,1 @@
+"""A clip's life: recorded into a tmp folder, validated, moved into voiceclips/."""

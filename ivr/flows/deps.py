@@ -1,0 +1,103 @@
+"""The narrow set of things a call flow may use besides its Channel.
+
+Flows never import a transport or a database driver: they get these protocols,
+implemented by ``ivr.store`` and ``ivr.clips`` and wired in ``ivr.app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from ivr.domain.clips import ClipInfo
+from ivr.domain.incidents import Keypad
+from ivr.domain.reports import ReportState
+
+
+@dataclass(frozen=True, slots=True)
+class NewReport:
+    type_id: str
+    priority: int
+    emergency: bool
+    language: str
+    call_id: str
+    caller_id_raw: str | None
+    caller: str | None  # a usable caller ID, provisionally the callback number
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    zone: str | None
+    address: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    source: str = "keypad"  # directory | keypad | none
+
+
+@dataclass(frozen=True, slots=True)
+class ReportStatus:
+    number: int
+    state: ReportState
+    changed_at: datetime
+
+
+class ReportBook(Protocol):
+    """Where reports are written as the call goes on; each call is durable on return."""
+
+    async def open_report(self, new: NewReport) -> int: ...
+
+    async def set_callback(self, report: int, number: str | None, source: str) -> None: ...
+
+    async def set_location(self, report: int, location: Location) -> None: ...
+
+    async def attach_clip(self, report: int, take: int, clip: ClipInfo) -> None: ...
+
+    async def close_call(
+        self, report: int, *, complete: bool, outcome: str, last_step: str | None
+    ) -> None: ...
+
+    async def status(self, number: int) -> ReportStatus | None: ...
+
+
+class Directory(Protocol):
+    async def lookup(self, number: str) -> Location | None: ...
+
+
+class ClipKeeper(Protocol):
+    def incoming_path(self, call_id: str, report: int, take: int) -> Path:
+        """Where Asterisk should record (no extension)."""
+
+    def playback_path(self, clip: ClipInfo) -> Path:
+        """The kept clip's path for Asterisk to play (no extension)."""
+
+    async def keep(self, recorded: Path, *, partial: bool) -> ClipInfo | None:
+        """Validate and move a finished recording into place; None when nothing was recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowConfig:
+    keypad: Keypad
+    zones: frozenset[str]
+    languages: tuple[str, ...]  # first is the default
+    prompts: Path  # <prompts>/<lang>/<id> as Asterisk sees it
+    operator_queue: str | None
+    operator_timeout_s: int
+    menu_timeout_s: float
+    menu_tries: int
+    callback_min_digits: int
+    callback_max_digits: int
+    record_max_s: int
+    record_silence_s: int
+    record_min_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    config: FlowConfig
+    book: ReportBook
+    directory: Directory
+    clips: ClipKeeper
+    clock: Callable[[], datetime]

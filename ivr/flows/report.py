@@ -1,0 +1,245 @@
+"""Flow ``report``: a citizen picks an incident type and leaves a voice message.
+
+The report row exists from the moment a type is picked; every later step
+updates it as soon as it is captured, so a hangup anywhere keeps what was said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ivr import variables
+from ivr.channel import CallerHungUp, Channel, QueueOutcome, RecordEnd
+from ivr.domain.clips import ClipInfo, ClipInvalid
+from ivr.domain.incidents import OPERATOR_PRIORITY, OPERATOR_TYPE_ID, Keypad, MenuAction
+from ivr.domain.numbers import usable_caller_id, valid_phone
+from ivr.flows.common import Call, Outcome, Step
+from ivr.flows.deps import Deps, Location, NewReport
+from ivr.flows.status import tell_status
+
+logger = logging.getLogger(__name__)
+
+LANGUAGE_WAIT_S = 4.0
+MAX_LISTENS = 3
+
+
+async def run(channel: Channel, deps: Deps) -> Outcome:
+    call = Call(channel, deps)
+    try:
+        outcome = await _converse(call)
+    except CallerHungUp:
+        await _close(call, Outcome.HUNG_UP)
+        return Outcome.HUNG_UP
+    except asyncio.CancelledError:
+        await _close(call, Outcome.INTERRUPTED)
+        raise
+    except Exception:
+        await _close(call, Outcome.ERROR)
+        raise
+    await _close(call, outcome)
+    return outcome
+
+
+async def _close(call: Call, outcome: Outcome) -> None:
+    """Record how the call ended; the report keeps whatever was captured."""
+    if call.report is None or call.closed:
+        return
+    call.closed = True
+    try:
+        await call.deps.book.close_call(
+            call.report,
+            complete=call.complete,
+            outcome=outcome.value,
+            last_step=call.step.value if call.step else None,
+        )
+    except Exception:
+        logger.exception("report %s: could not record the end of the call", call.report)
+
+
+async def _converse(call: Call) -> Outcome:
+    channel, config = call.channel, call.deps.config
+    await channel.answer()
+    await _choose_language(call)
+
+    await call.enter(Step.MENU)
+    keypad = config.keypad
+    key = await call.menu(_menu_prompts(keypad), keypad.keys)
+    choice = keypad.choose(key) if key else None
+    if choice is not None and choice.action is MenuAction.STATUS:
+        outcome = await tell_status(call)
+        await call.say("goodbye")
+        await channel.hangup()
+        return outcome
+    if choice is None and not config.operator_queue:
+        await call.say("goodbye_retry")
+        await channel.hangup()
+        return Outcome.GAVE_UP
+
+    incident = choice.incident if choice else None
+    caller_id = usable_caller_id(channel.info.get("callerid"), channel.info.get("callingpres"))
+    call.report = await call.deps.book.open_report(
+        NewReport(
+            type_id=incident.id if incident else OPERATOR_TYPE_ID,
+            priority=incident.priority if incident else OPERATOR_PRIORITY,
+            emergency=bool(incident and incident.emergency),
+            language=call.language,
+            call_id=call.call_id,
+            caller_id_raw=channel.info.get("callerid"),
+            caller=caller_id,
+        )
+    )
+    await channel.set_variable(variables.REPORT, str(call.report))
+
+    if incident is None or incident.emergency:
+        if await _to_operator(call):
+            call.complete = True
+            return Outcome.OPERATOR
+        await call.say("operator_unavailable")
+
+    await _callback_number(call, caller_id)
+    await _location(call, caller_id)
+    kept = await _message(call)
+    call.complete = kept is not None
+
+    await call.enter(Step.READBACK)
+    await _close(call, Outcome.COMPLETED)  # before the readback: a hangup now loses nothing
+    await call.say("message_saved" if kept else "report_number_is")
+    if kept:
+        await call.say("report_number_is")
+    await call.say_digits(str(call.report))
+    await call.say("thanks_goodbye")
+    await channel.hangup()
+    return Outcome.COMPLETED
+
+
+async def _choose_language(call: Call) -> None:
+    await call.enter(Step.LANGUAGE)
+    languages = call.deps.config.languages
+    if len(languages) < 2:
+        await call.say("greeting")
+    else:
+        key = await call.say("greeting", keys="12")
+        if key is None:
+            digits, _ = await call.channel.read_digits(
+                call.prompt("language_choice"), max_digits=1, timeout_s=LANGUAGE_WAIT_S
+            )
+            key = digits
+        if key == "2":
+            call.language = languages[1]
+    await call.channel.set_variable(variables.LANGUAGE, call.language)
+
+
+def _menu_prompts(keypad: Keypad) -> list[str]:
+    prompts = ["menu_intro"]
+    for incident in keypad.types:
+        prompts += [f"type_{incident.id}", "press", f"digit_{incident.key}"]
+    if keypad.status_key:
+        prompts += ["option_status", "press", f"digit_{keypad.status_key}"]
+    if keypad.operator_key:
+        prompts += ["option_operator", "press", f"digit_{keypad.operator_key}"]
+    return prompts
+
+
+async def _to_operator(call: Call) -> bool:
+    queue = call.deps.config.operator_queue
+    if not queue:
+        return False
+    await call.enter(Step.OPERATOR)
+    await call.say("connecting_operator")
+    outcome = await call.channel.queue(queue, call.deps.config.operator_timeout_s)
+    return outcome is QueueOutcome.ANSWERED
+
+
+async def _callback_number(call: Call, caller_id: str | None) -> None:
+    await call.enter(Step.CALLBACK)
+    config, book = call.deps.config, call.deps.book
+    assert call.report is not None
+    if caller_id is not None:
+        digits = [f"digit_{d}" for d in caller_id]
+        key = await call.menu(["callback_is", *digits, "callback_confirm"], "12")
+        if key != "2":  # confirmed, or no answer: the caller ID is the best we have
+            await book.set_callback(call.report, caller_id, "callerid")
+            return
+    for attempt in range(config.menu_tries):
+        typed, _ = await call.ask_number("callback_enter", max_digits=config.callback_max_digits)
+        if valid_phone(typed, config.callback_min_digits, config.callback_max_digits):
+            await book.set_callback(call.report, typed, "typed")
+            return
+        if attempt + 1 < config.menu_tries:
+            await call.say("callback_invalid" if typed else "no_input")
+    if caller_id is None:
+        await book.set_callback(call.report, None, "none")
+
+
+async def _location(call: Call, caller_id: str | None) -> None:
+    await call.enter(Step.ZONE)
+    assert call.report is not None
+    deps = call.deps
+    known = await deps.directory.lookup(caller_id) if caller_id else None
+    if known is not None:
+        await deps.book.set_location(call.report, known)
+        return
+    for attempt in range(deps.config.menu_tries):
+        typed, timed_out = await call.ask_number("zone_enter", max_digits=4)
+        if not typed and not timed_out:
+            return  # '#' alone: the caller does not know the zone
+        if typed in deps.config.zones:
+            await deps.book.set_location(call.report, Location(zone=typed, source="keypad"))
+            return
+        if attempt + 1 < deps.config.menu_tries:
+            await call.say("zone_invalid" if typed else "no_input")
+
+
+async def _message(call: Call) -> ClipInfo | None:
+    """Record the message; the caller may listen and record again once."""
+    kept: ClipInfo | None = None
+    take = 0
+    while take < 2:
+        take += 1
+        clip = await _record_take(call, take)
+        if clip is None or clip.seconds * 1000 < call.deps.config.record_min_ms:
+            if take == 1:
+                await call.say("record_empty")
+                continue
+            break
+        kept = clip
+        if take == 2 or await _review(call, clip) != "2":
+            break
+    return kept
+
+
+async def _record_take(call: Call, take: int) -> ClipInfo | None:
+    deps = call.deps
+    assert call.report is not None
+    await call.enter(Step.RECORD)
+    await call.say("record_instructions")
+    await call.say("beep")
+    target = deps.clips.incoming_path(call.call_id, call.report, take)
+    result = await call.channel.record(
+        str(target),
+        max_s=deps.config.record_max_s,
+        silence_s=deps.config.record_silence_s,
+        beep=False,
+    )
+    hung_up = result.ended_by is RecordEnd.HANGUP
+    try:
+        clip = await deps.clips.keep(target, partial=hung_up)
+    except ClipInvalid as exc:
+        logger.warning("report %s take %d: recording quarantined: %s", call.report, take, exc)
+        clip = None
+    if clip is not None:
+        await deps.book.attach_clip(call.report, take, clip)
+    if hung_up:
+        raise CallerHungUp("caller hung up while recording")
+    return clip
+
+
+async def _review(call: Call, clip: ClipInfo) -> str | None:
+    await call.enter(Step.REVIEW)
+    for _ in range(MAX_LISTENS):
+        key = await call.menu(["review_menu"], "123", tries=2)
+        if key != "3":
+            return key
+        await call.channel.play(str(call.deps.clips.playback_path(clip)))
+    return "1"

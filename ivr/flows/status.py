@@ -1,0 +1,54 @@
+"""Flow ``status``: a caller types a report number and hears where it stands."""
+
+from __future__ import annotations
+
+from ivr.channel import CallerHungUp, Channel
+from ivr.domain.numbers import parse_report_number
+from ivr.domain.reports import age_for_speech, caller_status
+from ivr.flows.common import Call, Outcome, Step
+from ivr.flows.deps import Deps
+
+REPORT_NUMBER_MAX_DIGITS = 10
+
+
+async def run(channel: Channel, deps: Deps) -> Outcome:
+    """Entry point for ``agi://…/status`` (the status line's own number)."""
+    call = Call(channel, deps, language=_language(channel, deps))
+    try:
+        await channel.answer()
+        outcome = await tell_status(call)
+        await call.say("goodbye")
+        await channel.hangup()
+        return outcome
+    except CallerHungUp:
+        return Outcome.HUNG_UP
+
+
+def _language(channel: Channel, deps: Deps) -> str:
+    wanted = channel.args.get("lang") or channel.info.get("language", "")
+    return wanted if wanted in deps.config.languages else deps.config.languages[0]
+
+
+async def tell_status(call: Call) -> Outcome:
+    """Ask for a report number and say its state; used by ``report``'s menu too."""
+    await call.enter(Step.STATUS)
+    for attempt in range(call.deps.config.menu_tries):
+        typed, _timed_out = await call.ask_number(
+            "status_enter", max_digits=REPORT_NUMBER_MAX_DIGITS
+        )
+        number = parse_report_number(typed, REPORT_NUMBER_MAX_DIGITS)
+        found = await call.deps.book.status(number) if number is not None else None
+        if found is None:
+            if attempt + 1 < call.deps.config.menu_tries:
+                await call.say("status_not_found" if typed else "no_input")
+            continue
+        await call.say(f"status_{caller_status(found.state).value}")
+        age = age_for_speech((call.deps.clock() - found.changed_at).total_seconds())
+        if age is None:
+            await call.say("status_long_ago")
+        else:
+            count, unit = age
+            await call.say("last_changed", f"number_{count}", f"unit_{unit}")
+        return Outcome.STATUS_GIVEN
+    await call.say("status_not_found")
+    return Outcome.GAVE_UP

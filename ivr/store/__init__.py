@@ -1,0 +1,5 @@
+"""The store: SQLite through aiosqlite, one module per aggregate."""
+
+from ivr.store.db import Database, StoreError
+
+__all__ = ["Database", "StoreError"]

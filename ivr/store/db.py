@@ -1,0 +1,192 @@
+"""SQLite through aiosqlite, used seriously.
+
+One writer connection fed by a queue: every write is an operation run inside
+``BEGIN IMMEDIATE`` … ``COMMIT``. Operations that arrive together share one
+transaction (each in its own SAVEPOINT, so one failure spoils only itself):
+``synchronous=FULL`` then costs one fsync per batch, not per call, and a caller
+is told a report number only after the row is on disk. Queries go to a separate
+read-only connection and never wait behind the writer (WAL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
+
+BUSY_TIMEOUT_MS = 5000
+MAX_BATCH = 256
+
+
+class StoreError(Exception):
+    """The database could not carry out a write (disk full, I/O error, closed)."""
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("ivr.store") / "migrations"
+    out = []
+    for item in folder.iterdir():
+        name = item.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            out.append((int(name[:3]), item.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+async def _pragmas(conn: aiosqlite.Connection, *, writer: bool) -> None:
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    if writer:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = FULL")
+
+
+class Database:
+    """The store's connections: one writer task, one read-only reader."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._queue: asyncio.Queue[tuple[Op, asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.writes = 0
+
+    async def open(self) -> Database:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+        self._writer.row_factory = sqlite3.Row
+        await _pragmas(self._writer, writer=True)
+        await self._migrate(self._writer)
+        uri = f"file:{self.path.resolve()}?mode=ro"
+        self._reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        self._reader.row_factory = sqlite3.Row
+        await _pragmas(self._reader, writer=False)
+        self._task = asyncio.create_task(self._write_loop(), name="alerta-store-writer")
+        return self
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    async def __aenter__(self) -> Database:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        async with conn.execute("SELECT version FROM schema_migrations") as cur:
+            done = {row[0] for row in await cur.fetchall()}
+        for version, sql in _migrations():
+            if version in done:
+                continue
+            logger.info("applying migration %03d", version)
+            # executescript commits on its own; the version row is written in the script.
+            await conn.executescript(
+                "BEGIN IMMEDIATE;\n"
+                + sql
+                + f"\nINSERT INTO schema_migrations VALUES ({version}, datetime('now'));\nCOMMIT;"
+            )
+
+    # --- writes -----------------------------------------------------------------
+
+    async def write(self, op: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run ``op`` in a write transaction; return once it is committed to disk."""
+        if self._task is None or self._task.done():
+            raise StoreError("the store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put((op, future))
+        return await asyncio.shield(future)
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            await self._run_batch(batch)
+            if stop:
+                return
+
+    async def _run_batch(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
+        conn = self._writer
+        assert conn is not None
+        results: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            for op, future in batch:
+                await conn.execute("SAVEPOINT op")
+                try:
+                    value = await op(conn)
+                except Exception as exc:  # one bad op must not spoil the batch
+                    await conn.execute("ROLLBACK TO op")
+                    await conn.execute("RELEASE op")
+                    results.append((future, False, exc))
+                else:
+                    await conn.execute("RELEASE op")
+                    results.append((future, True, value))
+            await conn.execute("COMMIT")
+        except Exception as exc:  # disk full, I/O error: nothing of the batch is kept
+            logger.error("store: write batch of %d failed: %s", len(batch), exc)
+            try:
+                await conn.execute("ROLLBACK")
+            except Exception:
+                pass
+            for _op, future in batch:
+                if not future.done():
+                    future.set_exception(StoreError(f"write failed: {exc}"))
+            return
+        self.batches += 1
+        self.writes += len(batch)
+        for future, ok, value in results:
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    # --- reads ------------------------------------------------------------------
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        if self._reader is None:
+            raise StoreError("the store is closed")
+        async with self._reader.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+
+async def execute_many(conn: aiosqlite.Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    await conn.executemany(sql, rows)
