@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ivr import __version__
-from ivr.config import SCALARS, ConfigError, Settings, load
+from ivr.config import SCALARS, Settings, load
+from ivr.domain.incidents import ConfigError
 
 logger = logging.getLogger("ivr")
 

@@ -13,3 +13,4 @@ QUEUE_STATUS = "QUEUESTATUS"  # set by Queue() when it returns without an answer
 QUEUE_NOT_ANSWERED = frozenset(
     {"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"}
 )
+CALLBACK_NUMBER = "ALERTA_CALLBACK_NUMBER"  # the citizen's number for an operator callback (AMI)

@@ -1,1 +1,4 @@
-"""Operator console (aiohttp). Built in a later issue; the package exists so the distribution layout is final."""
+"""Operator console (aiohttp): built by a later issue.
+
+The package exists now so the distribution layout is final.
+"""

@@ -90,9 +90,8 @@ class Job:
         if isinstance(self.parts, Tone):
             spec: Any = {"tone": [self.parts.hz, self.parts.seconds]}
         else:
-            spec = {
-                "speech": [[s.voice.espeak, s.voice.speed, s.voice.pitch, s.text] for s in self.parts]
-            }
+            voices = [[s.voice.espeak, s.voice.speed, s.voice.pitch, s.text] for s in self.parts]
+            spec = {"speech": voices}
         spec["pipeline"] = PIPELINE_VERSION
         blob = json.dumps(spec, sort_keys=True, ensure_ascii=False).encode("utf-8")
         return hashlib.sha256(blob).hexdigest()
@@ -159,7 +158,7 @@ def _jobs_for(prompt_id: str, entry: dict[str, Any], voices: dict[str, Voice]) -
         for seg in entry["segments"]:
             voice = voices.get(seg.get("voice", ""))
             if voice is None or not str(seg.get("text", "")).strip():
-                raise CatalogueError(f"prompt {prompt_id}: each segment needs a known voice and text")
+                raise CatalogueError(f"prompt {prompt_id}: a segment needs a known voice and text")
             segments.append(Segment(voice, str(seg["text"]).strip()))
         covered = {s.voice.language for s in segments}
         if covered != set(voices):
@@ -322,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make-prompts", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="verify only; exit 1 if out of date")
     parser.add_argument("--force", action="store_true", help="rebuild every prompt")
-    parser.add_argument("--jobs", type=int, default=0, help="parallel builds (default: CPUs, max 8)")
+    parser.add_argument("--jobs", type=int, default=0, help="parallel builds (default: CPUs to 8)")
     parser.add_argument("--catalogue", type=Path, default=CATALOGUE)
     parser.add_argument("--out", type=Path, default=PROMPTS, help="prompt folder (<lang>/<id>.wav)")
     args = parser.parse_args(argv)

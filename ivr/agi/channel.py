@@ -1,0 +1,290 @@
+"""``AgiChannel``: the ``Channel`` verbs over one FastAGI connection.
+
+One command at a time: the line goes out, then exactly one reply comes back.
+Asterisk may slip a bare ``HANGUP`` line in anywhere between replies; it is
+skipped here, so it can never be taken for the next command's reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from ivr import variables
+from ivr.agi import protocol
+from ivr.agi.protocol import Reply
+from ivr.channel import (
+    CallerHungUp,
+    ChannelError,
+    CommandTimeout,
+    ProtocolViolation,
+    QueueOutcome,
+    RecordEnd,
+    RecordResult,
+)
+from ivr.config import Settings
+
+logger = logging.getLogger(__name__)
+
+# A real usage text is a few dozen lines; more is a peer flooding us.
+MAX_USAGE_LINES = 200
+# Queue() returns only when the operator call ends, not when the wait ends.
+OPERATOR_TALK_MAX_S = 2 * 3600.0
+_DIGIT_KEYS = frozenset("0123456789*#ABCD")
+
+
+def key_of(reply: Reply) -> str | None:
+    """The key in a reply whose result is an ASCII code (STREAM FILE, RECORD FILE)."""
+    code = reply.number
+    if code == 0:
+        return None
+    if not 0 < code < 128:
+        raise ProtocolViolation(f"not a key code: {protocol.excerpt(reply.raw)!r}")
+    return chr(code)
+
+
+def digits_result(reply: Reply) -> tuple[str, bool]:
+    """GET DATA: (digits, timed_out); ``result=`` alone means # was pressed at once."""
+    if reply.result == "-1":
+        raise CallerHungUp("hung up while entering digits")
+    if not _DIGIT_KEYS.issuperset(reply.result):
+        raise ProtocolViolation(f"not digits: {protocol.excerpt(reply.raw)!r}")
+    return reply.result, reply.data == "timeout"
+
+
+def record_result(reply: Reply) -> RecordResult:
+    """RECORD FILE: how the recording ended. A hangup returns (the clip is kept)."""
+    samples = reply.endpos or 0
+    if reply.data in ("hangup", "waitfor"):
+        return RecordResult(RecordEnd.HANGUP, samples)
+    if reply.data == "dtmf":
+        return RecordResult(RecordEnd.DTMF, samples, key_of(reply))
+    if reply.data == "timeout":
+        return RecordResult(RecordEnd.TIMEOUT, samples)
+    if reply.data == "randomerror":
+        # The beep was cut short: by a key (result = its code) or by a hangup (-1).
+        if reply.result == "-1":
+            return RecordResult(RecordEnd.HANGUP, samples)
+        return RecordResult(RecordEnd.DTMF, samples, key_of(reply))
+    if reply.result == "-1" and reply.data is None:
+        raise CallerHungUp("hung up before recording")
+    raise ChannelError(f"recording failed: {protocol.excerpt(reply.raw)!r}")
+
+
+class AgiChannel:
+    """One live call over FastAGI; implements ``ivr.channel.Channel``."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        settings: Settings,
+        *,
+        info: Mapping[str, str],
+        args: Mapping[str, str],
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._transport = writer.transport
+        self._lock = asyncio.Lock()
+        self._timeout_s = settings.agi_command_timeout_s
+        # The longest file a flow plays is a caller's own recording, played back.
+        self._play_max_s = float(settings.record_max_s)
+        self._line_max = settings.agi_line_max_bytes
+        self._info = info
+        self._args = args
+        self._uniqueid = info.get("uniqueid", "?")
+        # Replies still owed by Asterisk: a command abandoned by a timeout or a
+        # cancellation still gets its reply, which must not be taken for the next one.
+        self._owed = 0
+        self._hung_up = False
+        self._eof = False  # Asterisk closed the connection
+        self._garbled = False  # a reply could not be framed: later lines cannot be trusted
+        self._warned_encoding = False
+
+    @property
+    def info(self) -> Mapping[str, str]:
+        return self._info
+
+    @property
+    def args(self) -> Mapping[str, str]:
+        return self._args
+
+    @property
+    def hung_up(self) -> bool:
+        """True once Asterisk said the caller is gone (HANGUP, -1, 511 or EOF)."""
+        return self._hung_up
+
+    # --- the verbs -------------------------------------------------------------------
+
+    async def answer(self) -> None:
+        await self._channel_command(protocol.answer())
+
+    async def mark_step(self, step: str) -> None:
+        await self.set_variable(variables.STEP, step)
+
+    async def play(self, files: str | list[str], *, keys: str = "") -> str | None:
+        for file in [files] if isinstance(files, str) else files:
+            reply = await self._channel_command(protocol.stream_file(file, keys), self._play_max_s)
+            key = key_of(reply)
+            if key is not None:
+                return key
+        return None
+
+    async def read_digits(
+        self, prompt: str, *, max_digits: int, timeout_s: float
+    ) -> tuple[str, bool]:
+        if max_digits < 1 or timeout_s <= 0:
+            raise ValueError("max_digits and timeout_s must be positive")
+        line = protocol.get_data(prompt, round(timeout_s * 1000), max_digits)
+        # Asterisk waits up to timeout_s for each digit, after the prompt.
+        return digits_result(await self._channel_command(line, timeout_s * max_digits))
+
+    async def record(
+        self, path: str, *, max_s: int, silence_s: int, beep: bool = True, keys: str = "#"
+    ) -> RecordResult:
+        line = protocol.record_file(path, "wav", keys, max_s * 1000, beep=beep, silence_s=silence_s)
+        reply = await self._run(line, float(max_s))
+        try:
+            result = record_result(reply)
+        except CallerHungUp:
+            self._hung_up = True
+            raise
+        if result.ended_by is RecordEnd.HANGUP:
+            self._hung_up = True
+        return result
+
+    async def get_variable(self, name: str) -> str | None:
+        reply = await self._run(protocol.get_variable(name))
+        if reply.result == "1":
+            return reply.data or ""
+        if reply.result == "0":
+            return None
+        raise ProtocolViolation(f"GET VARIABLE: {protocol.excerpt(reply.raw)!r}")
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self._channel_command(protocol.set_variable(name, value))
+
+    async def queue(self, queue_name: str, timeout_s: int) -> QueueOutcome:
+        line = protocol.queue(queue_name, timeout_s)
+        await self._channel_command(line, timeout_s + OPERATOR_TALK_MAX_S)
+        status = await self.get_variable(variables.QUEUE_STATUS)
+        if status in variables.QUEUE_NOT_ANSWERED:
+            return QueueOutcome.NO_ANSWER
+        return QueueOutcome.ANSWERED
+
+    async def goto(self, context: str, extension: str = "s", priority: int = 1) -> None:
+        await self._channel_command(protocol.goto(context, extension, priority))
+
+    async def hangup(self) -> None:
+        # Hanging up a call that is already gone has done what was asked.
+        try:
+            await self._run(protocol.hangup())
+        except CallerHungUp:
+            pass
+        self._hung_up = True
+
+    async def log(self, message: str) -> None:
+        await self._run(protocol.verbose(message))
+
+    # --- for the server -------------------------------------------------------------
+
+    async def send_to_fallback(self, context: str, wait_s: float) -> bool:
+        """Best effort ``EXEC Goto context,s,1`` so the caller hears the fallback, not silence.
+
+        Returns whether Asterisk confirmed it; never raises a channel error.
+        """
+        if self._eof or self._hung_up:
+            return False
+        try:
+            line = protocol.goto(context, "s", 1)
+            if self._garbled:
+                # Asterisk still runs it; its reply can no longer be told apart.
+                self._writer.write((line + "\n").encode())
+                return False
+            async with asyncio.timeout(wait_s):
+                async with self._lock:
+                    reply = await self._exchange((line + "\n").encode())
+            return reply.result == "0"
+        except (ChannelError, OSError, TimeoutError, ValueError) as exc:
+            logger.warning(
+                "call %s: fallback to %s not confirmed: %r", self._uniqueid, context, exc
+            )
+            return False
+
+    # --- the exchange ---------------------------------------------------------------
+
+    async def _channel_command(self, line: str, own_s: float = 0.0) -> Reply:
+        """A command on the channel itself, where ``result=-1`` means the caller is gone."""
+        reply = await self._run(line, own_s)
+        if reply.result == "-1":
+            self._hung_up = True
+            raise CallerHungUp(f"hung up during {line.split(' ', 2)[0]}")
+        return reply
+
+    async def _run(self, line: str, own_s: float = 0.0) -> Reply:
+        data = (line + "\n").encode()
+        limit_s = self._timeout_s + own_s
+        async with self._lock:
+            try:
+                async with asyncio.timeout(limit_s):
+                    return await self._exchange(data)
+            except TimeoutError:
+                raise CommandTimeout(
+                    f"no reply within {limit_s:g} s to {protocol.excerpt(line)!r}"
+                ) from None
+
+    async def _exchange(self, data: bytes) -> Reply:
+        if self._garbled:
+            raise ProtocolViolation("an earlier reply was garbled; the session cannot go on")
+        if self._eof or self._transport.is_closing():
+            self._eof = self._hung_up = True
+            raise CallerHungUp("AGI connection closed by Asterisk")
+        self._writer.write(data)
+        self._owed += 1
+        if self._transport.get_write_buffer_size():
+            await self._writer.drain()  # only when the socket did not take it all at once
+        while self._owed > 1:
+            await self._read_reply_lines()  # a late reply to an abandoned command
+            self._owed -= 1
+        lines = await self._read_reply_lines()
+        self._owed -= 1
+        if lines[0].startswith("511"):
+            self._hung_up = True
+        return protocol.parse_reply(lines)
+
+    async def _read_reply_lines(self) -> list[str]:
+        line = await self._read_line()
+        while line == protocol.HANGUP_NOTICE:
+            self._hung_up = True
+            line = await self._read_line()
+        if not protocol.starts_usage(line):
+            return [line]
+        lines = [line]
+        while not protocol.ends_usage(line):
+            if len(lines) > MAX_USAGE_LINES:
+                self._garbled = True
+                raise ProtocolViolation(f"520 usage text longer than {MAX_USAGE_LINES} lines")
+            line = await self._read_line()
+            if line != protocol.HANGUP_NOTICE:
+                lines.append(line)
+        return lines
+
+    async def _read_line(self) -> str:
+        try:
+            raw = await self._reader.readuntil(b"\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # EOF on the AGI socket: Asterisk is gone, and so is the call.
+            self._eof = self._hung_up = True
+            raise CallerHungUp("AGI connection closed by Asterisk") from None
+        except asyncio.LimitOverrunError:
+            self._garbled = True  # the rest of that line would be read as replies
+            raise ProtocolViolation(f"reply line longer than {self._line_max} bytes") from None
+        text, undecodable = protocol.decode_line(raw)
+        if undecodable and not self._warned_encoding:
+            self._warned_encoding = True
+            logger.warning(
+                "call %s: reply is not UTF-8: %r", self._uniqueid, protocol.excerpt(text)
+            )
+        return text

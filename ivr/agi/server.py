@@ -1,0 +1,227 @@
+"""The FastAGI server: accept, read the environment, route to a flow, clean up.
+
+Every connection is its own task. Whatever a peer sends, or fails to send, it
+ends in this session alone, and the socket is closed. A call the flow could not
+finish goes to the fallback context, so the caller never hears dead air.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from ivr.agi import protocol
+from ivr.agi.channel import AgiChannel
+from ivr.channel import CallerHungUp, Channel
+from ivr.config import Settings
+
+logger = logging.getLogger(__name__)
+
+Flow = Callable[[Channel], Awaitable[object]]
+
+# Asterisk opens a burst of connections when many calls arrive at once; a small
+# listen backlog would drop them before we ever see them.
+MIN_BACKLOG = 128
+# How long the last-resort Goto may wait for its reply (never the full command timeout).
+FALLBACK_WAIT_S = 5.0
+# How long a close may wait for unsent bytes to leave before the socket is aborted.
+CLOSE_WAIT_S = 2.0
+
+
+class _BadEnvironment(Exception):
+    """The peer did not send a usable environment block."""
+
+
+class AgiServer:
+    """Serves FastAGI calls: ``agi://host:port/<script>`` runs ``routes[<script>]``.
+
+    Counters: ``calls_total`` connections accepted; ``calls_failed`` calls sent to
+    the fallback (flow error, unknown script, too many calls); ``bad_sessions``
+    connections dropped for a bad, oversized, late or missing environment.
+    """
+
+    def __init__(self, settings: Settings, routes: Mapping[str, Flow]) -> None:
+        self._settings = settings
+        self._routes = dict(routes)
+        self._server: asyncio.Server | None = None
+        self._port: int | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.calls_total = 0
+        self.calls_failed = 0
+        self.bad_sessions = 0
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with ``agi_port=0``)."""
+        if self._port is None:
+            raise RuntimeError("AgiServer is not started")
+        return self._port
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._tasks)
+
+    async def start(self) -> None:
+        settings = self._settings
+        self._server = await asyncio.start_server(
+            self._on_connect,
+            settings.agi_host,
+            settings.agi_port,
+            backlog=max(settings.agi_backlog, MIN_BACKLOG),
+            limit=settings.agi_line_max_bytes,
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        logger.info("FastAGI listening on %s:%d", settings.agi_host, self._port)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop accepting; let calls finish for ``grace_s``; then cut the rest short."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        grace = self._settings.shutdown_grace_s if grace_s is None else grace_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        # A connection accepted just before close() may register a moment later: loop.
+        while self._tasks and (remaining := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+        if self._tasks:
+            logger.warning("shutdown: cutting %d call(s) short", len(self._tasks))
+        while self._tasks:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.wait(set(self._tasks))
+        await server.wait_closed()
+        logger.info("FastAGI stopped")
+
+    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A plain callback, so the task is registered before anything can run.
+        self.calls_total += 1
+        task = asyncio.get_running_loop().create_task(self._session(reader, writer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        overloaded = self.active_calls > self._settings.agi_max_calls
+        try:
+            await self._converse(reader, writer, overloaded)
+        except Exception:
+            # Never expected; logged so one broken session cannot go unnoticed.
+            logger.exception("AGI session crashed")
+        finally:
+            await _close(writer)
+
+    async def _converse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, overloaded: bool
+    ) -> None:
+        env = await self._receive_environment(reader, writer.get_extra_info("peername"))
+        if env is None:
+            return
+        uniqueid = env.get("uniqueid", "?")
+        script = env.get("network_script")
+        name, query = protocol.parse_script(script or "")
+        args = {**query, **protocol.positional_args(env)}
+        channel = AgiChannel(reader, writer, self._settings, info=env, args=args)
+        flow = self._routes.get(name) if script is not None else None
+        if flow is None or overloaded:
+            self.calls_failed += 1
+            reason = "too many calls" if overloaded else f"no flow for script {script!r}"
+            logger.error("call %s: %s", uniqueid, reason)
+            await self._fallback(channel, uniqueid)
+            return
+        await self._run_flow(flow, channel, name, uniqueid)
+
+    async def _run_flow(self, flow: Flow, channel: AgiChannel, name: str, uniqueid: str) -> None:
+        try:
+            await flow(channel)
+        except CallerHungUp:
+            logger.info("call %s: caller hung up during %s", uniqueid, name)
+        except asyncio.CancelledError:
+            logger.warning("call %s: %s cut short by shutdown", uniqueid, name)
+            await self._fallback(channel, uniqueid)
+            raise
+        except Exception:
+            self.calls_failed += 1
+            logger.exception("call %s: flow %s failed", uniqueid, name)
+            await self._fallback(channel, uniqueid)
+
+    async def _fallback(self, channel: AgiChannel, uniqueid: str) -> None:
+        context = self._settings.fallback_context
+        wait_s = min(self._settings.agi_command_timeout_s, FALLBACK_WAIT_S)
+        if await channel.send_to_fallback(context, wait_s):
+            logger.info("call %s: sent to %s", uniqueid, context)
+
+    async def _receive_environment(
+        self, reader: asyncio.StreamReader, peer: object
+    ) -> dict[str, str] | None:
+        """The environment as a mapping, or None when the session must be dropped."""
+        try:
+            async with asyncio.timeout(self._settings.agi_env_timeout_s):
+                lines, undecodable = await self._read_env_lines(reader)
+        except TimeoutError:
+            reason = f"no complete environment within {self._settings.agi_env_timeout_s:g} s"
+        except _BadEnvironment as exc:
+            reason = str(exc)
+        else:
+            return _checked_environment(lines, undecodable)
+        if reason:
+            self.bad_sessions += 1
+            logger.warning("AGI connection from %s dropped: %s", peer, reason)
+        else:
+            logger.info("AGI connection from %s closed without a request", peer)
+        return None
+
+    async def _read_env_lines(self, reader: asyncio.StreamReader) -> tuple[list[str], bool]:
+        """Lines up to the blank one, within the total size cap. Raises _BadEnvironment."""
+        cap = self._settings.agi_env_max_bytes
+        lines: list[str] = []
+        total = 0
+        undecodable = False
+        while True:
+            try:
+                raw = await reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:
+                if total == 0 and not exc.partial:
+                    raise _BadEnvironment("") from None  # a probe, not a call
+                raise _BadEnvironment("closed before the end of the environment") from None
+            except asyncio.LimitOverrunError:
+                raise _BadEnvironment("environment line too long") from None
+            except ConnectionError as exc:
+                raise _BadEnvironment(f"connection error: {exc}") from None
+            total += len(raw)
+            if total > cap:
+                raise _BadEnvironment(f"environment larger than {cap} bytes")
+            text, bad = protocol.decode_line(raw)
+            if not text:
+                return lines, undecodable
+            lines.append(text)
+            undecodable = undecodable or bad
+
+
+def _checked_environment(lines: list[str], undecodable: bool) -> dict[str, str]:
+    env = protocol.parse_environment(lines)
+    uniqueid = env.values.get("uniqueid", "?")
+    if undecodable:
+        logger.warning("call %s: environment is not UTF-8; bad bytes replaced", uniqueid)
+    if env.malformed:
+        logger.warning(
+            "call %s: skipped %d malformed environment line(s), first %r",
+            uniqueid,
+            len(env.malformed),
+            protocol.excerpt(env.malformed[0]),
+        )
+    return env.values
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close the socket; abort it if the peer will not take our last bytes."""
+    writer.close()
+    try:
+        async with asyncio.timeout(CLOSE_WAIT_S):
+            await writer.wait_closed()
+    except (TimeoutError, OSError):
+        writer.transport.abort()
+    except asyncio.CancelledError:
+        writer.transport.abort()
+        raise

@@ -1,0 +1,432 @@
+"""A wire-level fake Asterisk: it dials a FastAGI server and plays a scripted caller.
+
+It behaves as ASTERISK.md (our notes on Asterisk 22 on the wire) says: the ``agi_*``
+environment block, one reply line per command, ``200 result=-1`` when the
+caller hangs up, the asynchronous bare ``HANGUP`` line, 511 on a dead channel,
+510/520 for unknown commands and bad arguments. It is cheap on purpose (one
+coroutine per call, no threads, no sleeps) because soak tests and benchmarks
+place thousands of calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr import variables
+from ivr.testing.agi_wire import (
+    ANONYMOUS,
+    ASYNC_HANGUP,
+    DEAD_CHANNEL,
+    UNKNOWN_COMMAND,
+    BadSyntax,
+    command_name,
+    environment_block,
+    integer_arg,
+    split_agi_args,
+    usage_reply,
+)
+from ivr.testing.wav import LOW_NOISE_PCM, SAMPLE_WIDTH, SAMPLES_PER_MS, load_voice, write_wav
+
+RECORD_ENDS = ("dtmf", "timeout")
+HANGUP_LINES = ("after_reply", "before_next_reply")
+HANGUP_AT_START = "start"
+
+PLAYED_TO_END = 8000  # endpos of a prompt heard to its end: one second of audio
+CUT_SHORT = 1600  # endpos where a key or a hang-up stopped a prompt
+CHANNEL_UP = 6
+GET_DATA_NO_LIMIT = 1024  # what Asterisk uses when GET DATA names no digit count
+
+_call_numbers = itertools.count()
+
+
+@dataclass
+class CallScript:
+    """What the caller does.
+
+    - ``keys``: one entry per input request, in order: GET DATA takes "123#"
+      (typed then #), "123" (typing stopped: timeout unless the digit limit is
+      reached), "#" or "" (silence); WAIT FOR DIGIT takes its first character.
+      An entry "^d" is a key pressed during a prompt: the next STREAM FILE or
+      SAY DIGITS that allows d stops there and consumes it.
+    - ``voice``: what RECORD FILE captures (a WAV path, WAV bytes or raw PCM);
+      None records a second of quiet noise.
+    - ``hangup_at``: a value of ALERTA_STEP, or "start". Once the flow sets that
+      step, the next command named in ``hangup_on`` is where the caller hangs up
+      (with "start", the first command that touches the channel).
+    - ``record_end``: "dtmf" (a take ends with #) or "timeout" (silence ends it).
+    - ``queue_status``: QUEUESTATUS after EXEC Queue; None = an operator answered.
+    - ``hangup_line``: where the asynchronous HANGUP line lands: "after_reply",
+      or "before_next_reply" (after the script's next command, before its reply).
+    - ``extra_env``: added to or replacing ``agi_*`` lines ("arg_1" = "agi_arg_1").
+    - ``timeout_s``: the whole call's limit; past it the fake hangs up the socket.
+    """
+
+    keys: Sequence[str] = ()
+    voice: Path | bytes | None = None
+    caller_id: str | None = "5551234"
+    caller_name: str = "Juan Perez"
+    script: str = "report"
+    hangup_at: str | None = None
+    hangup_on: tuple[str, ...] = ("GET DATA", "WAIT FOR DIGIT", "RECORD FILE")
+    record_end: str = "dtmf"
+    queue_status: str | None = "TIMEOUT"
+    hangup_line: str = "after_reply"
+    uniqueid: str | None = None
+    language: str = "en"
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.record_end not in RECORD_ENDS:
+            raise ValueError(f"record_end must be one of {RECORD_ENDS}, not {self.record_end!r}")
+        if self.hangup_line not in HANGUP_LINES:
+            raise ValueError(f"hangup_line must be one of {HANGUP_LINES}, not {self.hangup_line!r}")
+        if isinstance(self.keys, str):
+            # A bare string would be read key by key, one input request per key.
+            raise TypeError("keys must be a sequence of strings, e.g. ['1', '5551234#']")
+
+
+@dataclass
+class CallResult:
+    """What the server did. ``transcript`` holds ("->", sent) and ("<-", received)
+    lines, env block included; ``command_latencies`` holds, per command, the time
+    from the end of the fake's previous output (the env block for the first) to
+    the command's arrival."""
+
+    transcript: list[tuple[str, str]] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=list)
+    played: list[str] = field(default_factory=list)
+    recordings: list[Path] = field(default_factory=list)
+    goto: str | None = None
+    hung_up: bool = False
+    closed_by_server: bool = False
+    error: str | None = None
+    command_latencies: list[float] = field(default_factory=list)
+
+
+async def place_call(host: str, port: int, script: CallScript) -> CallResult:
+    """Dial ``agi://host:port/<script.script>``, play the caller, return what happened.
+
+    Network trouble and protocol errors end up in ``CallResult.error``; only a
+    malformed ``script`` (bad voice file, bad option) raises, before dialling.
+    """
+    script.validate()
+    call = _Call(script)
+    try:
+        async with asyncio.timeout(script.timeout_s):
+            await call.run(host, port)
+    except TimeoutError:
+        call.result.error = f"safety timeout: the call was still on after {script.timeout_s:g} s"
+    return call.result
+
+
+_Handler = Callable[["_Call", list[str], bool], str]
+
+
+class _Call:
+    """One call's state; replies are computed synchronously, only socket I/O awaits."""
+
+    def __init__(self, script: CallScript) -> None:
+        self.script = script
+        self.result = CallResult()
+        self.number = next(_call_numbers)
+        self.channel_name = f"PJSIP/trunk-{self.number:08x}"
+        self.keys: deque[str] = deque(script.keys)
+        # Load before dialling, so a bad voice file is the test's error, not the call's.
+        self.voice = LOW_NOISE_PCM if script.voice is None else load_voice(script.voice)
+        self.hangup_on = frozenset(" ".join(name.upper().split()) for name in script.hangup_on)
+        self.armed = script.hangup_at == HANGUP_AT_START
+        self.dead = False
+        self.hangup_line_due = False  # the channel just died: a bare HANGUP must follow
+        self.hangup_line_pending = False  # ... and it waits for the server's next command
+        self.channel_vars: dict[str, str] = {
+            "CALLERID(num)": script.caller_id or "",
+            "CALLERID(name)": script.caller_name if script.caller_id is not None else ANONYMOUS,
+            variables.LANGUAGE: script.language,
+        }
+
+    # -- the conversation ------------------------------------------------------------
+
+    async def run(self, host: str, port: int) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError as exc:
+            self.result.error = f"cannot connect to {host}:{port}: {exc}"
+            return
+        try:
+            await self._converse(reader, writer, host, port)
+        except ConnectionError:
+            self.result.closed_by_server = True  # a reset is the server closing, abruptly
+        except asyncio.CancelledError:
+            # The safety timeout (or the test) gave up: drop the socket without a goodbye.
+            writer.transport.abort()
+            raise
+        writer.close()
+        with contextlib.suppress(ConnectionError):  # the server may have left first
+            await writer.wait_closed()
+
+    async def _converse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int
+    ) -> None:
+        result = self.result
+        await self._send(writer, self._environment(host, port))
+        while True:
+            replied_at = time.perf_counter()
+            try:
+                raw = await reader.readline()
+            except ValueError:  # how StreamReader says a line overran its buffer
+                result.error = "protocol error: a command line longer than 64 KiB"
+                return
+            if not raw.endswith(b"\n"):
+                result.closed_by_server = True
+                if raw:
+                    result.error = f"the server closed in the middle of a line: {raw!r}"
+                if self.dead:
+                    # Asterisk's goodbye to a script that closes on a dead channel.
+                    await self._send(writer, [ASYNC_HANGUP])
+                return
+            result.command_latencies.append(time.perf_counter() - replied_at)
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            result.transcript.append(("<-", line))
+            result.commands.append(line)
+            lines = [ASYNC_HANGUP] if self.hangup_line_pending else []
+            self.hangup_line_pending = False
+            lines.extend(self._reply(line))
+            if self.hangup_line_due:
+                self.hangup_line_due = False
+                if self.script.hangup_line == "after_reply":
+                    lines.append(ASYNC_HANGUP)
+                else:
+                    self.hangup_line_pending = True
+            await self._send(writer, lines)
+
+    async def _send(self, writer: asyncio.StreamWriter, lines: list[str]) -> None:
+        self.result.transcript.extend(("->", line) for line in lines)
+        writer.write("".join(f"{line}\n" for line in lines).encode())
+        await writer.drain()
+
+    def _environment(self, host: str, port: int) -> list[str]:
+        script = self.script
+        request_host = f"[{host}]" if ":" in host else host  # an IPv6 literal
+        return environment_block(
+            script=script.script,
+            request=f"agi://{request_host}:{port}/{script.script}",
+            channel=self.channel_name,
+            uniqueid=script.uniqueid or f"1795584686.{self.number}",
+            language=script.language,
+            caller_id=script.caller_id,
+            caller_name=script.caller_name,
+            threadid=140185596241600 + self.number,
+            extra=script.extra_env,
+        )
+
+    def _reply(self, line: str) -> list[str]:
+        words = split_agi_args(line)
+        name = command_name(words, _KNOWN)
+        if name is None:
+            return [UNKNOWN_COMMAND]
+        handler = _HANDLERS[name]
+        if self.dead and name not in _WORK_WHEN_DEAD:
+            return [DEAD_CHANNEL]
+        args = words[len(name.split()) :]
+        try:
+            return [handler(self, args, self._hangs_up_now(name))]
+        except BadSyntax:
+            return usage_reply(name)
+
+    # -- the caller ------------------------------------------------------------------
+
+    def _hangs_up_now(self, name: str) -> bool:
+        if not self.armed or name in _WORK_WHEN_DEAD:
+            return False
+        return self.script.hangup_at == HANGUP_AT_START or name in self.hangup_on
+
+    def _caller_hangs_up(self, reply: str) -> str:
+        self.result.hung_up = True
+        self._channel_dies()
+        return reply
+
+    def _channel_dies(self) -> None:
+        self.dead = True
+        self.armed = False
+        self.hangup_line_due = True
+
+    def _next_keys(self) -> str:
+        entry = self.keys.popleft() if self.keys else ""
+        return entry.removeprefix("^")
+
+    def _barge_in(self, escape_digits: str) -> str | None:
+        entry = self.keys[0] if self.keys else ""
+        if len(entry) == 2 and entry[0] == "^" and entry[1] in escape_digits:
+            return self.keys.popleft()[1]
+        return None
+
+    # -- commands: each checks its arguments first, then acts ----------------------------
+
+    def answer(self, args: list[str], hangs_up: bool) -> str:
+        return self._caller_hangs_up("200 result=-1") if hangs_up else "200 result=0"
+
+    def stream_file(self, args: list[str], hangs_up: bool) -> str:
+        if not 2 <= len(args) <= 3:
+            raise BadSyntax
+        if len(args) == 3:
+            integer_arg(args[2])
+        self.result.played.append(args[0])
+        if hangs_up:
+            return self._caller_hangs_up(f"200 result=-1 endpos={CUT_SHORT}")
+        key = self._barge_in(args[1])
+        if key is not None:
+            return f"200 result={ord(key)} endpos={CUT_SHORT}"
+        return f"200 result=0 endpos={PLAYED_TO_END}"
+
+    def get_data(self, args: list[str], hangs_up: bool) -> str:
+        if not args:
+            raise BadSyntax
+        if len(args) >= 2:
+            integer_arg(args[1])
+        limit = integer_arg(args[2]) if len(args) >= 3 else GET_DATA_NO_LIMIT
+        limit = limit if limit > 0 else GET_DATA_NO_LIMIT
+        self.result.played.extend(args[0].split("&"))  # Asterisk plays "a&b" as two prompts
+        if hangs_up:
+            return self._caller_hangs_up("200 result=-1")
+        typed, hash_key, _ = self._next_keys().partition("#")
+        if len(typed) >= limit:
+            return f"200 result={typed[:limit]}"
+        return f"200 result={typed}" if hash_key else f"200 result={typed} (timeout)"
+
+    def wait_for_digit(self, args: list[str], hangs_up: bool) -> str:
+        if len(args) != 1:
+            raise BadSyntax
+        integer_arg(args[0])
+        if hangs_up:
+            return self._caller_hangs_up("200 result=-1")
+        key = self._next_keys()[:1]
+        return f"200 result={ord(key) if key else 0}"
+
+    def record_file(self, args: list[str], hangs_up: bool) -> str:
+        # Options after the timeout ([offset] [BEEP] [s=N]) are accepted as Asterisk does.
+        if len(args) < 4:
+            raise BadSyntax
+        path, file_format, escape_digits, limit_ms = args[0], args[1], args[2], integer_arg(args[3])
+        audio = self.voice
+        if limit_ms > 0:  # -1 means no limit
+            audio = audio[: limit_ms * SAMPLES_PER_MS * SAMPLE_WIDTH]
+        if hangs_up:  # only what arrived before the caller hung up is on disk
+            audio = audio[: len(audio) // (2 * SAMPLE_WIDTH) * SAMPLE_WIDTH]
+        target = Path(f"{path}.{file_format}")
+        if file_format != "wav":
+            return "200 result=-1 (writefile)"  # the only format this fake can write
+        try:
+            write_wav(target, audio)
+        except OSError:
+            # Asterisk creates no folders: a missing one fails before any audio
+            # flows, so the caller has not hung up yet; that happens at a later command.
+            return "200 result=-1 (writefile)"
+        self.result.recordings.append(target)
+        samples = len(audio) // SAMPLE_WIDTH
+        if hangs_up:
+            return self._caller_hangs_up(f"200 result=-1 (hangup) endpos={samples}")
+        key = "#" if "#" in escape_digits else escape_digits[:1]
+        if self.script.record_end == "dtmf" and key:
+            return f"200 result={ord(key)} (dtmf) endpos={samples}"
+        return f"200 result=0 (timeout) endpos={samples}"
+
+    def get_variable(self, args: list[str], hangs_up: bool) -> str:
+        if len(args) != 1:
+            raise BadSyntax
+        value = self.channel_vars.get(args[0])
+        return "200 result=0" if value is None else f"200 result=1 ({value})"
+
+    def set_variable(self, args: list[str], hangs_up: bool) -> str:
+        if len(args) != 2:
+            raise BadSyntax
+        if hangs_up:
+            return self._caller_hangs_up("200 result=-1")
+        name, value = args
+        self.result.variables[name] = value
+        self.channel_vars[name] = value
+        if name == variables.STEP:
+            self.result.steps.append(value)
+            if value == self.script.hangup_at:
+                self.armed = True
+        return "200 result=1"
+
+    def exec_app(self, args: list[str], hangs_up: bool) -> str:
+        if not args:
+            raise BadSyntax
+        if hangs_up:
+            return self._caller_hangs_up("200 result=-1")
+        # Asterisk hands the application only the next word; more words are dropped.
+        app, app_args = args[0].lower(), args[1] if len(args) > 1 else ""
+        if app == "goto":
+            self.result.goto = app_args
+        elif app == "queue":
+            if self.script.queue_status is None:  # an operator answered: Queue() sets nothing
+                self.channel_vars.pop(variables.QUEUE_STATUS, None)
+            else:
+                self.channel_vars[variables.QUEUE_STATUS] = self.script.queue_status
+        return "200 result=0"
+
+    def say_digits(self, args: list[str], hangs_up: bool) -> str:
+        if len(args) != 2:
+            raise BadSyntax
+        if hangs_up:
+            return self._caller_hangs_up("200 result=-1")
+        key = self._barge_in(args[1])
+        return f"200 result={ord(key) if key is not None else 0}"
+
+    def channel_status(self, args: list[str], hangs_up: bool) -> str:
+        if len(args) > 1:
+            raise BadSyntax
+        return self._caller_hangs_up("200 result=-1") if hangs_up else f"200 result={CHANNEL_UP}"
+
+    def verbose(self, args: list[str], hangs_up: bool) -> str:
+        if not args:
+            raise BadSyntax
+        return "200 result=1"
+
+    def noop(self, args: list[str], hangs_up: bool) -> str:
+        return "200 result=0"
+
+    def hangup(self, args: list[str], hangs_up: bool) -> str:
+        if len(args) > 1:
+            raise BadSyntax
+        if args and args[0] != self.channel_name:
+            return "200 result=-1"  # no such channel
+        if hangs_up:
+            return self._caller_hangs_up("200 result=-1")
+        self._channel_dies()  # the server hung up: not the caller's doing
+        return "200 result=1"
+
+
+_HANDLERS: dict[str, _Handler] = {
+    "ANSWER": _Call.answer,
+    "STREAM FILE": _Call.stream_file,
+    "GET DATA": _Call.get_data,
+    "WAIT FOR DIGIT": _Call.wait_for_digit,
+    "RECORD FILE": _Call.record_file,
+    "GET VARIABLE": _Call.get_variable,
+    "SET VARIABLE": _Call.set_variable,
+    "EXEC": _Call.exec_app,
+    "SAY DIGITS": _Call.say_digits,
+    "CHANNEL STATUS": _Call.channel_status,
+    "VERBOSE": _Call.verbose,
+    "NOOP": _Call.noop,
+    "HANGUP": _Call.hangup,
+}
+_KNOWN = frozenset(_HANDLERS)
+# ASTERISK.md: after a hang-up only GET VARIABLE and VERBOSE still answer 200.
+# NOOP touches no channel either, and res_agi lets it through too.
+_WORK_WHEN_DEAD = frozenset({"GET VARIABLE", "VERBOSE", "NOOP"})
