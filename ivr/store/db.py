@@ -62,6 +62,9 @@ class Database:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.writes = 0
+        # Called after every committed batch (in-process listeners such as the
+        # console's event feed wake at once instead of waiting for their poll).
+        self.on_commit: list[Callable[[], None]] = []
 
     async def open(self) -> Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +170,11 @@ class Database:
             return
         self.batches += 1
         self.writes += len(batch)
+        for listener in self.on_commit:
+            try:
+                listener()
+            except Exception:  # a listener must never break the writer
+                logger.exception("store: commit listener failed")
         for future, ok, value in results:
             if future.done():
                 continue
