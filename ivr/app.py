@@ -53,7 +53,7 @@ async def services(settings: Settings, *, reconcile_clips: bool = True) -> Async
     vault.prepare()
     db = await Database(settings.database).open()
     try:
-        reports = Reports(db)
+        reports = Reports(db, deadlines=settings.callback_deadlines())
         directory = CallerDirectory(db)
         if reconcile_clips:
             await reconcile(vault, db, reports)

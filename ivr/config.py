@@ -13,7 +13,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ivr.domain.incidents import DEFAULT_INCIDENT_TYPES, ConfigError, IncidentType, Keypad
+from ivr.domain.incidents import (
+    DEFAULT_INCIDENT_TYPES,
+    OPERATOR_TYPE_ID,
+    ConfigError,
+    IncidentType,
+    Keypad,
+)
 
 ENV_PREFIX = "ALERTA_"
 
@@ -51,6 +57,26 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "record_silence_s": (int, 5, "silence that ends a message"),
     "record_min_ms": (int, 300, "a take shorter than this counts as empty"),
     "log_level": (str, "INFO", "logging level"),
+    # --- operator console -------------------------------------------------------
+    "console_host": (str, "127.0.0.1", "operator console listen address"),
+    "console_port": (int, 8080, "operator console listen port"),
+    "session_max_age_s": (int, 43200, "a console session ends this long after login"),
+    "session_idle_s": (int, 7200, "a console session ends after this long unused"),
+    "login_max_failures": (int, 5, "failed logins in a row before an account is locked"),
+    "login_lockout_s": (int, 900, "how long a locked account stays locked"),
+    "cookie_secure": (bool, False, "send the session cookie over HTTPS only (behind TLS)"),
+    "operator_callback_minutes": (int, 15, "callback deadline of a report opened by key 0"),
+    "callback_release_minutes": (int, 10, "an overdue reserved callback becomes anyone's after"),
+    # --- AMI (operator callbacks) ---------------------------------------------
+    "ami_host": (str, "127.0.0.1", "Asterisk manager interface address"),
+    "ami_port": (int, 5038, "Asterisk manager interface port"),
+    "ami_username": (str, "alerta", "AMI user (see asterisk_conf/manager.conf)"),
+    "ami_secret": (str, "", "AMI secret; empty turns callbacks off (set ALERTA_AMI_SECRET)"),
+    "ami_action_timeout_s": (float, 10.0, "time limit for an AMI action's response"),
+    "callback_context": (str, "alerta-callback", "dialplan context that dials the citizen"),
+    "operator_channel": (str, "PJSIP/{extension}", "how an operator's own phone is dialled"),
+    "callback_ring_timeout_s": (int, 30, "how long a callback rings before it gives up"),
+    "callback_caller_id": (str, "Alerta", "caller ID name shown on callbacks"),
 }
 
 
@@ -88,6 +114,24 @@ class Settings:
     record_silence_s: int = 5
     record_min_ms: int = 300
     log_level: str = "INFO"
+    console_host: str = "127.0.0.1"
+    console_port: int = 8080
+    session_max_age_s: int = 43200
+    session_idle_s: int = 7200
+    login_max_failures: int = 5
+    login_lockout_s: int = 900
+    cookie_secure: bool = False
+    operator_callback_minutes: int = 15
+    callback_release_minutes: int = 10
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "alerta"
+    ami_secret: str = ""
+    ami_action_timeout_s: float = 10.0
+    callback_context: str = "alerta-callback"
+    operator_channel: str = "PJSIP/{extension}"
+    callback_ring_timeout_s: int = 30
+    callback_caller_id: str = "Alerta"
     keypad: Keypad = field(default_factory=lambda: Keypad(DEFAULT_INCIDENT_TYPES))
     zones: tuple[Zone, ...] = field(
         default_factory=lambda: tuple(Zone(str(n), f"Zona {n}") for n in range(1, 15))
@@ -110,6 +154,12 @@ class Settings:
             langs.append(self.second_language)
         return tuple(langs)
 
+    def callback_deadlines(self) -> dict[str, int]:
+        """Minutes to call the citizen back, per incident type id."""
+        out = {t.id: t.callback_minutes for t in self.keypad.types}
+        out.setdefault(OPERATOR_TYPE_ID, self.operator_callback_minutes)
+        return out
+
     def zone(self, code: str) -> Zone | None:
         return next((z for z in self.zones if z.code == code), None)
 
@@ -125,6 +175,10 @@ class Settings:
         for z in self.zones:
             if not z.code.isdigit() or len(z.code) > 4:
                 raise ConfigError(f"zone code {z.code!r} must be 1 to 4 digits")
+        if not (0 <= self.console_port < 65536) or not (0 <= self.ami_port < 65536):
+            raise ConfigError("console_port and ami_port must be ports")
+        if "{extension}" not in self.operator_channel:
+            raise ConfigError("operator_channel must contain {extension}")
         if self.agi_env_max_bytes < 1024:
             raise ConfigError("agi_env_max_bytes must be at least 1024")
         return self
@@ -134,6 +188,15 @@ def _coerce(name: str, kind: type, raw: Any) -> Any:
     try:
         if kind is Path:
             return Path(str(raw))
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(text)
         if kind is int and not isinstance(raw, bool):
             return int(raw)
         if kind is float:

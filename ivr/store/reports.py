@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiosqlite
@@ -14,6 +14,8 @@ from ivr.domain.reports import ReportState
 from ivr.flows.deps import Location, NewReport, ReportStatus
 from ivr.store import events
 from ivr.store.db import Database
+
+DEFAULT_CALLBACK_MINUTES = 24 * 60
 
 
 def utc_now() -> datetime:
@@ -27,18 +29,28 @@ def iso(moment: datetime) -> str:
 class Reports:
     """Implements ``ivr.flows.deps.ReportBook`` on the store."""
 
-    def __init__(self, db: Database, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], datetime] = utc_now,
+        deadlines: Mapping[str, int] | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
+        # Minutes to call the citizen back, per incident type (configuration).
+        self.deadlines: Mapping[str, int] = deadlines or {}
 
     async def open_report(self, new: NewReport) -> int:
-        now = iso(self.clock())
+        moment = self.clock()
+        now = iso(moment)
+        minutes = self.deadlines.get(new.type_id, DEFAULT_CALLBACK_MINUTES)
+        due = iso(moment + timedelta(minutes=minutes))
 
         async def op(conn: aiosqlite.Connection) -> int:
             cur = await conn.execute(
                 "INSERT INTO reports (type, priority, emergency, language, caller, caller_source,"
-                " caller_id_raw, call_id, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " caller_id_raw, call_id, created_at, updated_at, callback_due_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new.type_id,
                     new.priority,
@@ -50,6 +62,7 @@ class Reports:
                     new.call_id,
                     now,
                     now,
+                    due,
                 ),
             )
             report = cur.lastrowid
