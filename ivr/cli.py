@@ -34,7 +34,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML settings file (or ALERTA_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("serve", help="run the FastAGI controller (the main job)")
+    sub.add_parser("serve", help="run the FastAGI controller and the operator console")
+    sub.add_parser("console", help="run the operator console alone (same database)")
+
+    users = sub.add_parser("users", help="console accounts")
+    usub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = usub.add_parser("add", help="add an account (password asked, from stdin, or generated)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("operator", "supervisor", "admin"))
+    add.add_argument("--extension", help="the user's own phone, rung first on callbacks")
+    add.add_argument("--language", default="es", choices=("es", "en"))
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--generate", action="store_true", help="generate a password, print it once")
+    usub.add_parser("list", help="list accounts")
+    usub.add_parser("bootstrap", help="on a first run: create 'admin', print its password once")
 
     call = sub.add_parser("call", help="place one simulated call against a running server")
     call.add_argument("--keys", default="", help="answers to each input, e.g. 1,2,1,#,1")
@@ -73,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler = {
         "serve": _serve,
+        "console": _console,
+        "users": _users,
         "call": _call,
         "reports": _reports,
         "directory": _directory,
@@ -84,23 +99,85 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from ivr.agi.server import AgiServer
     from ivr.app import services
     from ivr.flows import routes
+    from operator_console.run import start_console
 
     async with services(settings) as svc:
         server = AgiServer(settings, routes(svc.deps))
         await server.start()
         logger.info("FastAGI listening on %s:%d", settings.agi_host, server.port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+        console = await start_console(settings, db=svc.db)
+        stop = _stop_event()
         await stop.wait()
         logger.info("shutting down: letting %d call(s) finish", server.active_calls)
+        await console.cleanup()
         await server.stop()
+    return 0
+
+
+async def _console(settings: Settings, args: argparse.Namespace) -> int:
+    from operator_console.run import start_console
+
+    runner = await start_console(settings)
+    await _stop_event().wait()
+    await runner.cleanup()
+    return 0
+
+
+async def _users(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+    import secrets
+
+    from ivr.domain.roles import Role
+    from ivr.store.db import Database
+    from ivr.store.users import UserError, Users
+
+    async with Database(settings.database) as db:
+        users = Users(db)
+        if args.users_command == "list":
+            for u in await users.all():
+                state = "active" if u.active else "disabled"
+                print(f"{u.name:<20} {u.role.value:<10} {u.extension or '-':<8} {state}")
+            return 0
+        if args.users_command == "bootstrap":
+            if await users.count():
+                return 0
+            password = secrets.token_urlsafe(15)
+            await users.add("admin", Role.ADMIN, password)
+            print(f"alerta: first run: created console user 'admin' with password {password}")
+            print("alerta: this password is shown once; change it under Users after logging in.")
+            return 0
+        generated = False
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        elif args.generate or not sys.stdin.isatty():
+            password, generated = secrets.token_urlsafe(15), True
+        else:
+            password = getpass.getpass(f"password for {args.name}: ")
+            if getpass.getpass("again: ") != password:
+                print("alerta: the passwords differ", file=sys.stderr)
+                return 2
+        try:
+            await users.add(args.name, Role(args.role), password, extension=args.extension,
+                            language=args.language, actor="cli")
+        except UserError as exc:
+            print(f"alerta: {exc}", file=sys.stderr)
+            return 2
+        print(f"added {args.role} {args.name}")
+        if generated:
+            print(f"password (shown once): {password}")
     return 0
 
 

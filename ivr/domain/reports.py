@@ -78,3 +78,14 @@ def age_for_speech(seconds: float) -> tuple[int, str] | None:
     if days <= 60:
         return days, "days"
     return None
+
+
+OPEN_STATES = frozenset(
+    {ReportState.RECEIVED, ReportState.ACKNOWLEDGED, ReportState.DISPATCHED, ReportState.ON_SCENE}
+)
+# The SQL twin of OPEN_STATES; it must match the partial index reports_open_queue.
+OPEN_STATES_SQL = "('received', 'acknowledged', 'dispatched', 'on_scene')"
+
+
+def is_open(state: ReportState) -> bool:
+    return state in OPEN_STATES

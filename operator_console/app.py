@@ -1,0 +1,129 @@
+"""``create_app(settings)``: the operator console as an aiohttp application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from ivr.config import Settings
+from ivr.domain.roles import Role
+from ivr.store.casework import CaseError, Casework, NotFound
+from ivr.store.db import Database, StoreError
+from ivr.store.queries import ConsoleQueries
+from ivr.store.sessions import Sessions
+from ivr.store.users import Users
+from operator_console import security
+from operator_console.feed import EventFeed
+from operator_console.render import page
+from operator_console.routes import setup_routes
+from operator_console.security import COOKIE, SAFE_METHODS, SESSION_KEY, Handler
+from operator_console.state import CONSOLE, Console, ConsoleRef, console_of
+from operator_console.views.callbacks import start_ami
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bad requests get a 4xx with a message; nothing leaks a traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (CaseError, ValueError) as exc:
+        return _message(request, 400, str(exc))
+    except (NotFound, LookupError):
+        return _message(request, 404, "not found")
+    except StoreError as exc:
+        logger.error("console: store unavailable: %s", exc)
+        return _message(request, 503, "the database is unavailable; try again")
+    except Exception:
+        logger.exception("console: unexpected error on %s %s", request.method, request.path)
+        return _message(request, 500, "internal error; it has been logged")
+
+
+def _message(request: web.Request, status: int, text: str) -> web.Response:
+    if "text/html" in request.headers.get("Accept", "") and request.get(SESSION_KEY):
+        return page(request, "message.html", status=status, message=text)
+    return web.json_response({"error": text}, status=status)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    console = console_of(request)
+    token = request.cookies.get(COOKIE, "")
+    session = await console.sessions.lookup(token, idle_s=console.settings.session_idle_s)
+    if session is not None:
+        request[SESSION_KEY] = session
+    route_handler: Any = request.match_info.handler
+    rule = security.policy(route_handler)
+    resource = request.match_info.route.resource
+    if isinstance(resource, web.StaticResource):
+        rule = "public"
+    if getattr(request.match_info, "http_exception", None) is not None:
+        rule = "public"  # 404/405 from the router: nothing to protect, let it answer
+    if rule is None:
+        logger.error("console: route %s declares no role; refused", request.path)
+        raise web.HTTPForbidden(text="forbidden")
+    if isinstance(rule, Role):
+        if session is None:
+            if security.wants_html(request):
+                raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/?=&')}")
+            raise web.HTTPUnauthorized(text="log in first")
+        if not session.user.role.allows(rule):
+            raise web.HTTPForbidden(text="your role may not do this")
+        if request.method not in SAFE_METHODS:
+            if not security.same_origin(request):
+                raise web.HTTPForbidden(text="cross-origin request refused")
+            given = await security.submitted_token(request)
+            if not security.tokens_match(given, session.csrf):
+                raise web.HTTPForbidden(text="missing or wrong CSRF token; reload the page")
+    return await handler(request)
+
+
+def create_app(settings: Settings, *, db: Database | None = None) -> web.Application:
+    """The console. Opens its own store unless one is given (to share with the controller)."""
+    app = web.Application(
+        middlewares=[errors_middleware, security.headers_middleware, auth_middleware],
+        client_max_size=256 * 1024,
+    )
+    ref = ConsoleRef()
+    app[CONSOLE] = ref
+    setup_routes(app, STATIC)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        own = db is None
+        store = db if db is not None else await Database(settings.database).open()
+        queries = ConsoleQueries(store)
+        feed = EventFeed(store, queries)
+        console = Console(
+            settings=settings,
+            db=store,
+            users=Users(store),
+            sessions=Sessions(store),
+            casework=Casework(store, deadlines=settings.callback_deadlines()),
+            queries=queries,
+            feed=feed,
+        )
+        await feed.start()
+        console.ami = await start_ami(console)
+        ref.value = console
+        try:
+            yield
+        finally:
+            ref.value = None
+            if console.ami is not None:
+                await console.ami.stop()
+            await feed.stop()
+            if own:
+                await store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,66 @@
+"""Jinja2 pages, escaped by default, in the viewer's language."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from operator_console.i18n import translate
+from operator_console.security import SESSION_KEY
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=jinja2.select_autoescape(("html",), default=True),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _clock(value: str | None) -> str:
+    """An ISO timestamp as local wall-clock text for the page (the browser refines it)."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    whole = round(value)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+_env.filters["clock"] = _clock
+_env.filters["mmss"] = _seconds
+
+
+def language_of(request: web.Request) -> str:
+    session = request.get(SESSION_KEY)
+    if session is not None:
+        return str(session.user.language)
+    lang = request.cookies.get("lang", "es")
+    return lang if lang in ("es", "en") else "es"
+
+
+def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    language = language_of(request)
+    session = request.get(SESSION_KEY)
+    html = _env.get_template(template).render(
+        t=lambda key: translate(key, language),
+        lang=language,
+        session=session,
+        user=session.user if session else None,
+        csrf=session.csrf if session else context.pop("login_csrf", ""),
+        now=datetime.now(UTC).isoformat(timespec="seconds"),
+        path=request.path,
+        **context,
+    )
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")

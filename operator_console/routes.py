@@ -1,0 +1,41 @@
+"""Every route of the console and who may use it (see each handler's decorator)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from operator_console.views import admin, auth, callbacks, clips, queue, reports, stream
+
+
+def setup_routes(app: web.Application, static: Path) -> None:
+    r = app.router
+    r.add_get("/healthz", auth.health)
+    r.add_get("/login", auth.login_form)
+    r.add_post("/login", auth.login)
+    r.add_post("/logout", auth.logout)
+    r.add_post("/language", auth.set_language)
+    r.add_get("/", queue.index)
+    r.add_get("/queue/rows", queue.rows_fragment)
+    r.add_get("/api/queue", queue.queue_api)
+    r.add_get("/events", stream.events)
+    r.add_get("/api/ami", callbacks.ami_status)
+    r.add_get("/reports", reports.search_page)
+    r.add_get("/reports/new", reports.new_form)
+    r.add_post("/reports", reports.create)
+    r.add_get("/reports/{report}", reports.report_page)
+    r.add_get("/reports/{report}/live", reports.history_fragment)
+    r.add_post("/reports/{report}/state", reports.change_state)
+    r.add_post("/reports/{report}/notes", reports.add_note)
+    r.add_post("/reports/{report}/reserve", reports.reserve)
+    r.add_post("/reports/{report}/callback", callbacks.call_back)
+    r.add_get("/reports/{report}/clip", clips.clip)
+    r.add_get("/reports/{report}/clips/{clip}", clips.clip)
+    r.add_get("/admin/users", admin.users_page)
+    r.add_post("/admin/users", admin.add_user)
+    r.add_post("/admin/users/{user}", admin.update_user)
+    r.add_get("/supervision", admin.supervision)
+    # Static files are public (the auth middleware recognises the resource); aiohttp
+    # resolves each path and refuses any that leaves the folder.
+    r.add_static("/static/", static, follow_symlinks=False, append_version=True)

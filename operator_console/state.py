@@ -1,0 +1,46 @@
+"""Everything a request handler may reach, typed, under one application key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from ivr.config import Settings
+from ivr.store.casework import Casework
+from ivr.store.db import Database
+from ivr.store.queries import ConsoleQueries
+from ivr.store.sessions import Sessions
+from ivr.store.users import Users
+from operator_console.feed import EventFeed
+
+
+@dataclass
+class Console:
+    settings: Settings
+    db: Database
+    users: Users
+    sessions: Sessions
+    casework: Casework
+    queries: ConsoleQueries
+    feed: EventFeed
+    ami: Any = None  # ivr.ami.link.AmiLink when callbacks are configured
+    transcription_on: bool = False
+    login_failures: dict[str, list[float]] = field(default_factory=dict)  # by client address
+
+
+class ConsoleRef:
+    """Filled in when the application starts (its store is opened then)."""
+
+    value: Console | None = None
+
+
+CONSOLE: web.AppKey[ConsoleRef] = web.AppKey("console", ConsoleRef)
+
+
+def console_of(request: web.Request) -> Console:
+    console = request.app[CONSOLE].value
+    if console is None:
+        raise web.HTTPServiceUnavailable(text="starting up")
+    return console

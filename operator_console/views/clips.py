@@ -1,0 +1,61 @@
+"""Clip playback by report id: the path comes from the database, never from the request.
+
+``web.FileResponse`` answers HTTP Range requests, so the player can seek. The
+first request of a playback (no Range, or one starting at byte 0) is written
+to the report's history as a listen.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+from ivr.domain.roles import Role
+from operator_console.security import requires, session_of
+from operator_console.state import console_of
+from operator_console.views.reports import report_id
+
+logger = logging.getLogger(__name__)
+
+_FROM_START = re.compile(r"^bytes=0-\d*$")
+
+
+def _clip_file(root: Path, stored: str) -> Path | None:
+    """The stored path under the voiceclips folder, or None if it would leave it."""
+    try:
+        full = (root / stored).resolve(strict=True)
+        full.relative_to(root)
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return full if full.is_file() else None
+
+
+@requires(Role.OPERATOR)
+async def clip(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    number = report_id(request)
+    raw = request.match_info.get("clip")
+    clip_id: int | None = None
+    if raw is not None:
+        if not raw.isdigit() or len(raw) > 12:
+            raise web.HTTPNotFound(text="no such clip")
+        clip_id = int(raw)
+    row = await console.queries.clip(number, clip_id)
+    if row is None:
+        raise web.HTTPNotFound(text="no such clip")
+    root = console.settings.voiceclips.resolve()
+    path = _clip_file(root, row["path"])
+    if path is None:
+        logger.warning("report %d: clip %d is missing from %s", number, row["id"], root)
+        raise web.HTTPNotFound(text="the clip file is missing")
+    range_header = request.headers.get("Range", "")
+    if request.method == "GET" and (not range_header or _FROM_START.match(range_header)):
+        await console.casework.record_listen(number, row["id"], session_of(request).user.actor)
+    return web.FileResponse(path, headers={
+        "Content-Type": "audio/wav",
+        "Content-Disposition": f'inline; filename="report-{number}-clip-{row["id"]}.wav"',
+        "Cache-Control": "private, no-store",
+    })

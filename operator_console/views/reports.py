@@ -1,0 +1,211 @@
+"""A report's page and what an operator does there; search; manual entry."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from ivr.domain.reports import TRANSITIONS, ReportState
+from ivr.domain.roles import MANUAL_CHANNELS, Channel, Role
+from ivr.store.casework import CaseError, ManualReport
+from ivr.store.queries import PAGE, Filters
+from operator_console.render import language_of, page
+from operator_console.security import requires, session_of
+from operator_console.state import Console, console_of
+from operator_console.views.queue import type_labels
+from operator_console.views.rows import decorate
+
+
+def report_id(request: web.Request) -> int:
+    raw = request.match_info["report"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise web.HTTPNotFound(text="no such report")
+    return int(raw)
+
+
+async def _detail(console: Console, number: int) -> dict[str, Any]:
+    row = await console.queries.report(number)
+    if row is None:
+        raise web.HTTPNotFound(text="no such report")
+    now = datetime.now(UTC)
+    return decorate(row, now, console.settings.callback_release_minutes)
+
+
+@requires(Role.OPERATOR)
+async def report_page(request: web.Request) -> web.Response:
+    console = console_of(request)
+    number = report_id(request)
+    report = await _detail(console, number)
+    state = ReportState(report["state"])
+    return page(
+        request, "report.html",
+        report=report,
+        clips=await console.queries.clips(number),
+        history=await console.queries.history(number),
+        callbacks=await console.queries.callbacks(number),
+        earlier=await console.queries.caller_reports(report["caller"] or "", number),
+        transcript=await console.queries.transcript(number),
+        transcription_on=console.transcription_on,
+        allowed=sorted(s.value for s in TRANSITIONS[state]),
+        labels=type_labels(console, language_of(request)),
+        request_key=secrets.token_urlsafe(16),
+        ami_state=console.ami.state.value if console.ami is not None else "disabled",
+        last_event=console.feed.last_id,
+    )
+
+
+@requires(Role.OPERATOR)
+async def history_fragment(request: web.Request) -> web.Response:
+    console = console_of(request)
+    number = report_id(request)
+    report = await _detail(console, number)
+    return page(request, "_report_live.html", report=report,
+                history=await console.queries.history(number),
+                callbacks=await console.queries.callbacks(number),
+                transcript=await console.queries.transcript(number),
+                transcription_on=console.transcription_on,
+                allowed=sorted(s.value for s in TRANSITIONS[ReportState(report["state"])]))
+
+
+@requires(Role.OPERATOR)
+async def change_state(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    session = session_of(request)
+    number = report_id(request)
+    form = await request.post()
+    try:
+        target = ReportState(str(form.get("state", "")))
+    except ValueError as exc:
+        raise CaseError("unknown state") from exc
+    duplicate_raw = str(form.get("duplicate_of", "")).strip().lstrip("#")
+    duplicate_of = None
+    if duplicate_raw:
+        if not duplicate_raw.isdigit() or len(duplicate_raw) > 12:
+            raise CaseError("the original report is a number")
+        duplicate_of = int(duplicate_raw)
+    await console.casework.change_state(
+        number, target, session.user.actor, note=str(form.get("note", "")),
+        unit=str(form.get("unit", "")), duplicate_of=duplicate_of,
+    )
+    return _done(request, number)
+
+
+@requires(Role.OPERATOR)
+async def add_note(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    number = report_id(request)
+    form = await request.post()
+    await console.casework.add_note(number, session_of(request).user.actor,
+                                    str(form.get("text", "")))
+    return _done(request, number)
+
+
+@requires(Role.OPERATOR)
+async def reserve(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    session = session_of(request)
+    number = report_id(request)
+    form = await request.post()
+    release = form.get("release") == "1"
+    report = await _detail(console, number)
+    holder = report.get("reserved_by")
+    mine = holder and holder.lower() == session.user.name.lower()
+    if holder and not mine and not report["reservation_lapsed"] and \
+            not session.user.role.allows(Role.SUPERVISOR):
+        raise CaseError(f"{holder} has taken this callback")
+    await console.casework.reserve(number, session.user.actor, release=release)
+    return _done(request, number)
+
+
+def _done(request: web.Request, number: int) -> web.StreamResponse:
+    if request.headers.get("X-Requested-With") == "fetch":
+        return web.json_response({"ok": True, "report": number})
+    raise web.HTTPSeeOther(f"/reports/{number}")
+
+
+@requires(Role.OPERATOR)
+async def search_page(request: web.Request) -> web.Response:
+    console = console_of(request)
+    q = request.query
+    filters = Filters(
+        types=[t for t in q.getall("type", []) if t][:20],
+        states=[s for s in q.getall("state", []) if s in ReportState.__members__.values()][:7],
+        zone=q.get("zone", "")[:8],
+        since=_date(q.get("since", "")),
+        until=_date(q.get("until", ""), end=True),
+        caller="".join(ch for ch in q.get("caller", "") if ch.isdigit())[:20],
+        words=q.get("words", "")[:200],
+        before=int(q["before"]) if q.get("before", "").isdigit() and len(q["before"]) < 13
+        else None,
+    )
+    rows = await console.queries.search(filters)
+    now = datetime.now(UTC)
+    release = console.settings.callback_release_minutes
+    older = {k: v for k, v in q.items() if k != "before"}
+    if rows:
+        older["before"] = str(rows[-1]["id"])
+    return page(
+        request, "search.html", rows=[decorate(r, now, release) for r in rows], filters=filters,
+        states=[s.value for s in ReportState], labels=type_labels(console, language_of(request)),
+        zones=console.settings.zones, query=q,
+        older_qs=urlencode(list(older.items())) if len(rows) == PAGE else "",
+    )
+
+
+def _date(raw: str, *, end: bool = False) -> str:
+    """A yyyy-mm-dd or yyyy-mm-ddThh:mm from a form → an ISO UTC bound; '' when absent."""
+    raw = raw.strip()[:20]
+    if not raw:
+        return ""
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise CaseError(f"{raw!r} is not a date") from exc
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    if end and len(raw) == 10:
+        moment = moment.replace(hour=23, minute=59, second=59)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+@requires(Role.OPERATOR)
+async def new_form(request: web.Request) -> web.Response:
+    console = console_of(request)
+    return page(request, "new_report.html", channels=[c.value for c in MANUAL_CHANNELS],
+                types=console.settings.keypad.types, zones=console.settings.zones,
+                labels=type_labels(console, language_of(request)))
+
+
+@requires(Role.OPERATOR)
+async def create(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    form = await request.post()
+    incident = console.settings.keypad.by_id(str(form.get("type", "")))
+    if incident is None:
+        raise CaseError("pick an incident type")
+    try:
+        channel = Channel(str(form.get("channel", "")))
+    except ValueError as exc:
+        raise CaseError("pick the channel the report came by") from exc
+    if channel not in MANUAL_CHANNELS:
+        raise CaseError("pick the channel the report came by")
+    caller = str(form.get("caller", "")).strip()
+    if caller and (not caller.isdigit() or not 6 <= len(caller) <= 15):
+        raise CaseError("a callback number is 6 to 15 digits")
+    zone = str(form.get("zone", "")).strip()
+    if zone and console.settings.zone(zone) is None:
+        raise CaseError(f"no zone {zone}")
+    number = await console.casework.file_manual(
+        ManualReport(
+            type_id=incident.id, priority=incident.priority, channel=channel,
+            summary=str(form.get("summary", "")), caller=caller or None, zone=zone or None,
+            address=str(form.get("address", "")).strip()[:200] or None,
+            emergency=incident.emergency,
+        ),
+        session_of(request).user.actor,
+    )
+    raise web.HTTPSeeOther(f"/reports/{number}")

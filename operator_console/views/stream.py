@@ -1,0 +1,67 @@
+"""Server-sent events: every new ``events`` row, resumable with ``Last-Event-ID``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from aiohttp import web
+
+from ivr.domain.roles import Role
+from operator_console.security import requires
+from operator_console.state import CONSOLE, console_of
+
+KEEPALIVE_S = 15.0
+BATCH = 500
+
+
+def _start_id(request: web.Request, newest: int) -> int:
+    raw = request.headers.get("Last-Event-ID") or request.query.get("after", "")
+    if raw.isdigit() and len(raw) < 19:
+        return min(int(raw), newest)
+    return newest
+
+
+@requires(Role.OPERATOR)
+async def events(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    feed = console.feed
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no",
+    })
+    await response.prepare(request)
+    last = _start_id(request, await console.queries.last_event_id())
+    generation = feed.generation
+    extra_sent: dict[str, str] = {}
+    await response.write(b"retry: 1000\n\n")
+    try:
+        while True:
+            for name, payload in list(feed.extra.items()):
+                if extra_sent.get(name) != payload:
+                    extra_sent[name] = payload
+                    await response.write(f"event: {name}\ndata: {payload}\n\n".encode())
+            while True:
+                rows = await console.queries.events_after(last, BATCH)
+                for row in rows:
+                    last = row["id"]
+                    body = json.dumps({
+                        "id": row["id"], "report": row["report_id"], "kind": row["kind"],
+                        "at": row["at"], "actor": row["actor"], "data": json.loads(row["data"]),
+                    }, ensure_ascii=False, separators=(",", ":"))
+                    await response.write(f"id: {last}\nevent: change\ndata: {body}\n\n".encode())
+                if len(rows) < BATCH:
+                    break
+            new_generation = await feed.wait(generation, KEEPALIVE_S)
+            if new_generation == generation:
+                await response.write(b": keepalive\n\n")
+            generation = new_generation
+            if request.transport is None or request.transport.is_closing():
+                break
+            if request.app[CONSOLE].value is None:  # shutting down
+                break
+    except ConnectionResetError:
+        pass  # the console went away; it will resume from Last-Event-ID
+    with contextlib.suppress(Exception):
+        await response.write_eof()
+    return response
