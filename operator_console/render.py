@@ -58,7 +58,7 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any)
         lang=language,
         session=session,
         user=session.user if session else None,
-        csrf=session.csrf if session else context.pop("login_csrf", ""),
+        csrf=session.csrf if session else "",
         now=datetime.now(UTC).isoformat(timespec="seconds"),
         path=request.path,
         **context,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -29,7 +30,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
 
-SESSION_KEY = "session"
+SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
 
 
 def requires(role: Role) -> Callable[[H], H]:
@@ -106,3 +107,17 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
     if not request.path.startswith("/static/"):
         h.setdefault("Cache-Control", "no-store")
     return response
+
+
+_ID = re.compile(r"[0-9]{1,12}")
+
+
+def parse_id(raw: str | None) -> int | None:
+    """An id from a URL or form: 1-12 ASCII digits, nothing else (no '１', no '+1')."""
+    if raw is None or not _ID.fullmatch(raw):
+        return None
+    return int(raw)
+
+
+def ascii_digits(raw: str, max_len: int) -> bool:
+    return bool(raw) and len(raw) <= max_len and raw.isascii() and raw.isdigit()

@@ -7,7 +7,7 @@ from aiohttp import web
 from ivr.domain.roles import Role
 from ivr.store.users import UserError
 from operator_console.render import language_of, page
-from operator_console.security import requires, session_of
+from operator_console.security import parse_id, requires, session_of
 from operator_console.state import console_of
 from operator_console.views.queue import queue_rows, type_labels
 
@@ -40,8 +40,8 @@ async def add_user(request: web.Request) -> web.StreamResponse:
 @requires(Role.ADMIN)
 async def update_user(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
-    raw = request.match_info["user"]
-    if not raw.isdigit() or len(raw) > 12:
+    user_id = parse_id(request.match_info["user"])
+    if user_id is None:
         raise web.HTTPNotFound(text="no such user")
     form = await request.post()
     session = session_of(request)
@@ -54,10 +54,10 @@ async def update_user(request: web.Request) -> web.StreamResponse:
     active = None
     if "active" in form:
         active = form.get("active") == "1"
-    if int(raw) == session.user.id and (active is False or (role and role != Role.ADMIN)):
+    if user_id == session.user.id and (active is False or (role and role != Role.ADMIN)):
         raise UserError("you cannot disable or demote your own account")
     await console.users.update(
-        int(raw), actor=session.user.actor, role=role,
+        user_id, actor=session.user.actor, role=role,
         extension=str(form["extension"]).strip() if "extension" in form else None,
         active=active, password=str(form["password"]) if form.get("password") else None,
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ivr.domain.roles import Role
-from operator_console.security import requires, session_of
+from operator_console.security import parse_id, requires, session_of
 from operator_console.state import console_of
 from operator_console.views.reports import report_id
 
@@ -40,9 +40,9 @@ async def clip(request: web.Request) -> web.StreamResponse:
     raw = request.match_info.get("clip")
     clip_id: int | None = None
     if raw is not None:
-        if not raw.isdigit() or len(raw) > 12:
+        clip_id = parse_id(raw)
+        if clip_id is None:
             raise web.HTTPNotFound(text="no such clip")
-        clip_id = int(raw)
     row = await console.queries.clip(number, clip_id)
     if row is None:
         raise web.HTTPNotFound(text="no such clip")

@@ -14,17 +14,17 @@ from ivr.domain.roles import MANUAL_CHANNELS, Channel, Role
 from ivr.store.casework import CaseError, ManualReport
 from ivr.store.queries import PAGE, Filters
 from operator_console.render import language_of, page
-from operator_console.security import requires, session_of
+from operator_console.security import ascii_digits, parse_id, requires, session_of
 from operator_console.state import Console, console_of
 from operator_console.views.queue import type_labels
 from operator_console.views.rows import decorate
 
 
 def report_id(request: web.Request) -> int:
-    raw = request.match_info["report"]
-    if not raw.isdigit() or len(raw) > 12:
+    number = parse_id(request.match_info["report"])
+    if number is None:
         raise web.HTTPNotFound(text="no such report")
-    return int(raw)
+    return number
 
 
 async def _detail(console: Console, number: int) -> dict[str, Any]:
@@ -84,9 +84,9 @@ async def change_state(request: web.Request) -> web.StreamResponse:
     duplicate_raw = str(form.get("duplicate_of", "")).strip().lstrip("#")
     duplicate_of = None
     if duplicate_raw:
-        if not duplicate_raw.isdigit() or len(duplicate_raw) > 12:
+        duplicate_of = parse_id(duplicate_raw)
+        if duplicate_of is None:
             raise CaseError("the original report is a number")
-        duplicate_of = int(duplicate_raw)
     await console.casework.change_state(
         number, target, session.user.actor, note=str(form.get("note", "")),
         unit=str(form.get("unit", "")), duplicate_of=duplicate_of,
@@ -137,10 +137,9 @@ async def search_page(request: web.Request) -> web.Response:
         zone=q.get("zone", "")[:8],
         since=_date(q.get("since", "")),
         until=_date(q.get("until", ""), end=True),
-        caller="".join(ch for ch in q.get("caller", "") if ch.isdigit())[:20],
+        caller="".join(ch for ch in q.get("caller", "") if ch in "0123456789")[:20],
         words=q.get("words", "")[:200],
-        before=int(q["before"]) if q.get("before", "").isdigit() and len(q["before"]) < 13
-        else None,
+        before=parse_id(q.get("before")),
     )
     rows = await console.queries.search(filters)
     now = datetime.now(UTC)
@@ -194,7 +193,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     if channel not in MANUAL_CHANNELS:
         raise CaseError("pick the channel the report came by")
     caller = str(form.get("caller", "")).strip()
-    if caller and (not caller.isdigit() or not 6 <= len(caller) <= 15):
+    if caller and (not ascii_digits(caller, 15) or len(caller) < 6):
         raise CaseError("a callback number is 6 to 15 digits")
     zone = str(form.get("zone", "")).strip()
     if zone and console.settings.zone(zone) is None:

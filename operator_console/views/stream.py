@@ -17,7 +17,7 @@ BATCH = 500
 
 def _start_id(request: web.Request, newest: int) -> int:
     raw = request.headers.get("Last-Event-ID") or request.query.get("after", "")
-    if raw.isdigit() and len(raw) < 19:
+    if raw.isascii() and raw.isdigit() and len(raw) < 19:
         return min(int(raw), newest)
     return newest
 

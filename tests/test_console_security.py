@@ -1,0 +1,248 @@
+"""The console refuses whoever may not: every route, every role, CSRF, sessions, clips."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from ivr.config import Settings
+from ivr.domain.roles import Role
+from operator_console.app import create_app
+from operator_console.security import COOKIE, policy
+from tests.console_util import PASSWORD, console_site
+
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+
+# Who may call each route: the role × route table the console promises.
+TABLE: dict[tuple[str, str], Role] = {
+    ("POST", "/logout"): Role.OPERATOR,
+    ("POST", "/language"): Role.OPERATOR,
+    ("GET", "/"): Role.OPERATOR,
+    ("GET", "/queue/rows"): Role.OPERATOR,
+    ("GET", "/api/queue"): Role.OPERATOR,
+    ("GET", "/events"): Role.OPERATOR,
+    ("GET", "/api/ami"): Role.OPERATOR,
+    ("GET", "/reports"): Role.OPERATOR,
+    ("GET", "/reports/new"): Role.OPERATOR,
+    ("POST", "/reports"): Role.OPERATOR,
+    ("GET", "/reports/{report}"): Role.OPERATOR,
+    ("GET", "/reports/{report}/live"): Role.OPERATOR,
+    ("POST", "/reports/{report}/state"): Role.OPERATOR,
+    ("POST", "/reports/{report}/notes"): Role.OPERATOR,
+    ("POST", "/reports/{report}/reserve"): Role.OPERATOR,
+    ("POST", "/reports/{report}/callback"): Role.OPERATOR,
+    ("GET", "/reports/{report}/clip"): Role.OPERATOR,
+    ("GET", "/reports/{report}/clips/{clip}"): Role.OPERATOR,
+    ("GET", "/admin/users"): Role.ADMIN,
+    ("POST", "/admin/users"): Role.ADMIN,
+    ("POST", "/admin/users/{user}"): Role.ADMIN,
+    ("GET", "/supervision"): Role.SUPERVISOR,
+}
+
+
+def all_routes(settings: Settings) -> list[tuple[str, str]]:
+    app = create_app(settings)
+    out = []
+    for route in app.router.routes():
+        if isinstance(route.resource, web.StaticResource) or route.method == "HEAD":
+            continue
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        assert path
+        out.append((route.method, path))
+    return out
+
+
+def concrete(path: str) -> str:
+    return path.replace("{report}", "1").replace("{clip}", "1").replace("{user}", "1")
+
+
+def test_every_route_is_in_the_role_table_and_declares_its_role(settings: Settings) -> None:
+    app = create_app(settings)
+    routes = set(all_routes(settings))
+    assert routes == set(TABLE) | PUBLIC, "a route was added without a row in the role table"
+    for route in app.router.routes():
+        if isinstance(route.resource, web.StaticResource) or route.method == "HEAD":
+            continue
+        info = route.resource.get_info() if route.resource else {}
+        key = (route.method, info.get("path") or info.get("formatter"))
+        rule = policy(route.handler)
+        assert rule == ("public" if key in PUBLIC else TABLE[key]), key  # type: ignore[index]
+
+
+async def test_every_route_refuses_an_anonymous_user(settings: Settings) -> None:
+    async with console_site(settings) as site, site.browser() as anon:
+        for method, path in all_routes(settings):
+            if (method, path) in PUBLIC:
+                continue
+            url = concrete(path)
+            if method == "GET":
+                response = await anon.get(url)
+            else:
+                response = await anon.post(url, {"_csrf": "x"}, csrf=False)
+            assert response.status in (401, 302), (method, path, response.status)
+            if response.status == 302:
+                assert response.headers["Location"].startswith("/login")
+            assert "report" not in (await response.text()).lower() or response.status == 302
+
+
+async def test_public_routes_answer_anonymously(settings: Settings) -> None:
+    async with console_site(settings) as site, site.browser() as anon:
+        assert (await anon.get("/healthz")).status == 200
+        assert (await anon.get("/login")).status == 200
+        assert (await anon.get("/static/console.css")).status == 200
+
+
+@pytest.mark.parametrize("who", ["ana", "sofia", "root"])
+async def test_role_by_route_table(settings: Settings, who: str) -> None:
+    async with console_site(settings) as site, site.browser() as b:
+        assert (await b.login(who)).status == 302
+        role = {"ana": Role.OPERATOR, "sofia": Role.SUPERVISOR, "root": Role.ADMIN}[who]
+        for (method, path), needed in TABLE.items():
+            if path in ("/logout", "/events"):
+                continue  # logging out ends the test's session; the stream never ends
+            url = concrete(path)
+            response = await (b.get(url, headers={"Accept": "text/html"}) if method == "GET"
+                              else b.post(url, {}))
+            if role.allows(needed):
+                assert response.status != 403, (who, method, path)
+            else:
+                assert response.status == 403, (who, method, path, response.status)
+
+
+async def test_unsafe_requests_need_the_csrf_token(settings: Settings) -> None:
+    async with console_site(settings) as site, site.browser() as b:
+        await b.login("ana")
+        await site.console.casework.file_manual(_manual(), "user:ana")
+        no_token = await b.post("/reports/1/notes", {"text": "hola"}, csrf=False)
+        assert no_token.status == 403
+        wrong = await b.post("/reports/1/notes", {"text": "hola", "_csrf": "x" * 43}, csrf=False)
+        assert wrong.status == 403
+        other_site = await b.post("/reports/1/notes", {"text": "hola"},
+                                  headers={"Origin": "http://evil.example"})
+        assert other_site.status == 403
+        history = await site.console.queries.history(1)
+        assert [e["kind"] for e in history] == ["report.opened"]
+        ok = await b.post("/reports/1/notes", {"text": "hola"})
+        assert ok.status == 303
+        header = await b.client.post("/reports/1/notes", data={"text": "por cabecera"},
+                                     headers={"X-CSRF-Token": b.csrf, "Origin": b.origin},
+                                     allow_redirects=False)
+        assert header.status == 303
+
+
+async def test_login_needs_its_own_csrf_token(settings: Settings) -> None:
+    async with console_site(settings) as site, site.browser() as b:
+        response = await b.client.post("/login", data={"name": "ana", "password": PASSWORD},
+                                       allow_redirects=False)
+        assert response.status == 403
+
+
+async def test_session_cookie_is_httponly_samesite_and_renewed_at_login(settings: Settings) -> None:
+    async with console_site(settings) as site, site.browser() as b:
+        first = await b.login("ana")
+        cookie = first.headers["Set-Cookie"]
+        assert COOKIE in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        old = re.search(rf"{COOKIE}=([^;]+)", cookie)
+        assert old
+        again = await b.login("ana")
+        assert again.status == 302, await again.text()
+        new = re.search(rf"{COOKIE}=([^;]+)", " ".join(again.headers.getall("Set-Cookie")))
+        assert new and new.group(1) != old.group(1)
+        # The session cookie that came in with the second login no longer opens anything.
+        assert await site.console.sessions.lookup(old.group(1), idle_s=3600) is None
+        assert await site.console.sessions.lookup(new.group(1), idle_s=3600) is not None
+
+
+async def test_logout_destroys_the_session(settings: Settings) -> None:
+    async with console_site(settings) as site, site.browser() as b:
+        await b.login("ana")
+        token = next(c.value for c in b.client.cookie_jar if c.key == COOKIE)
+        assert (await b.post("/logout")).status == 302
+        assert await site.console.sessions.lookup(token, idle_s=3600) is None
+        b.client.cookie_jar.update_cookies({COOKIE: token})
+        assert (await b.get("/api/queue")).status == 401
+
+
+async def test_failed_logins_lock_the_account(settings: Settings) -> None:
+    async with console_site(settings, login_max_failures=3, login_lockout_s=600) as site, \
+            site.browser() as b:
+        # Failures from one address are slowed down; keep the count low and the test quick.
+        site.console.login_failures.clear()
+        for _ in range(3):
+            assert (await b.login("ana", "wrong password!")).status in (401, 423)
+            site.console.login_failures.clear()
+        locked = await b.login("ana")  # the right password, but the account is locked
+        assert locked.status == 423
+        assert "bloqueada" in await locked.text()
+        kinds = [r["kind"] for r in await site.console.db.fetchall(
+            "SELECT kind FROM events WHERE kind LIKE 'user.login%'")]
+        assert kinds.count("user.login_failed") == 3 and "user.login" not in kinds
+
+
+async def test_login_redirect_never_leaves_the_site(settings: Settings) -> None:
+    async with console_site(settings) as site, site.browser() as b:
+        page = await b.get("/login?next=//evil.example/x")
+        token = re.search(r'id="login-csrf" value="([^"]+)"', await page.text())
+        assert token
+        response = await b.client.post(
+            "/login", data={"name": "ana", "password": PASSWORD, "_csrf": token.group(1),
+                            "next": "https://evil.example/"},
+            headers={"Origin": b.origin}, allow_redirects=False)
+        assert response.status == 302 and response.headers["Location"] == "/"
+
+
+def _manual():  # type: ignore[no-untyped-def]
+    from ivr.domain.roles import Channel
+    from ivr.store.casework import ManualReport
+
+    return ManualReport("robbery", 2, Channel.RADIO, "asalto en la esquina", caller="5551234",
+                        zone="3")
+
+
+TRAVERSALS = [
+    "/reports/1/clips/..%2F..%2Fetc%2Fpasswd", "/reports/1/clips/../../etc/passwd",
+    "/reports/..%2F1/clip", "/reports/1/clips/2", "/reports/2/clip", "/reports/2/clips/1",
+    "/reports/0/clip", "/reports/-1/clip", "/reports/1e3/clip", "/reports/0x1/clip",
+    "/reports/1/clips/%2e%2e", "/reports/1/clips/1%00", "/reports/1%00/clip",
+    "/reports/1/clips/1.wav", "/reports/1/clips/01x", "/reports/99999999999999999999/clip",
+    "/reports/1/clips/99999999999999999999", "/reports/1/clip/../../../alerta.sqlite3",
+    "/reports/1/clips/%2Fetc%2Fpasswd", "/reports/1/clips/..\\..\\etc\\passwd",
+    "/reports/1/clips/1;rm", "/reports/1/clips/ 1", "/reports/2/clips/1?path=../x",
+    "/reports/%31%2F..%2F2/clip", "/reports/1/clips/%252e%252e%252f", "/static/../alerta.sqlite3",
+    "/static/..%2Falerta.sqlite3", "/static/%2e%2e/%2e%2e/etc/passwd",
+    "/voiceclips/2026/01/01/x.wav", "/reports/1/clips/-1", "/reports/1/clips/+1",
+    "/reports/1/clips/１",
+]
+
+
+async def test_clip_serving_refuses_traversal_and_id_guessing(settings: Settings,
+                                                               tmp_path: Path) -> None:
+    async with console_site(settings) as site, site.browser() as b:
+        await b.login("ana")
+        db = site.console.db
+        await site.console.casework.file_manual(_manual(), "user:ana")
+        await site.console.casework.file_manual(_manual(), "user:ana")
+        clip_dir = settings.voiceclips / "2026" / "01" / "01"
+        clip_dir.mkdir(parents=True)
+        (clip_dir / "a.wav").write_bytes(b"RIFF" + b"\0" * 100)
+        (tmp_path / "secret.wav").write_bytes(b"secret")
+
+        async def attach(report: int, path: str) -> None:
+            async def op(conn):  # type: ignore[no-untyped-def]
+                await conn.execute(
+                    "INSERT INTO clips (report_id, take, path, seconds, bytes, sha256, created_at)"
+                    " VALUES (?, 1, ?, 1, 1, '', '')", (report, path))
+            await db.write(op)
+
+        await attach(1, "2026/01/01/a.wav")
+        await attach(2, "../secret.wav")  # a poisoned row must still not leave the folder
+        assert (await b.get("/reports/1/clip")).status == 200
+        assert len(TRAVERSALS) >= 30
+        for url in TRAVERSALS:
+            response = await b.get(url)
+            assert response.status in (403, 404), (url, response.status)
+            assert b"secret" not in await response.read()
