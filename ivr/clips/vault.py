@@ -4,6 +4,11 @@ Asterisk records into ``incoming`` (same filesystem as ``voiceclips``). When a
 take ends we validate the WAV, fsync it, rename it into ``YYYY/MM/DD/`` and
 fsync that folder; only then is it attached in the store. A file that fails
 validation goes to ``.quarantine`` with a note saying why: nothing is deleted.
+
+Takes that end while others are being kept wait and are then kept together, in
+one trip to a worker thread: each file is still validated and fsynced on its
+own, but a folder that received several of them is fsynced once for all. No
+``keep()`` returns before its file and the folders it left and entered are durable.
 """
 
 from __future__ import annotations
@@ -36,24 +41,23 @@ class WavFacts:
 
 
 def inspect_wav(path: Path) -> WavFacts:
-    """Check that ``path`` is a PCM WAV we can play; raise ClipInvalid otherwise."""
-    try:
-        size = path.stat().st_size
-        with wave.open(str(path), "rb") as wav:
-            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
-            frames = wav.getnframes()
-    except FileNotFoundError:
-        raise
-    except (wave.Error, EOFError, OSError) as exc:
-        raise ClipInvalid(f"not a readable WAV: {exc}") from exc
-    if rate not in SAMPLE_RATES or channels != 1 or width != 2:
-        raise ClipInvalid(f"unexpected format {rate} Hz, {channels} ch, {8 * width} bit")
-    # A header that promises more than the file holds means a cut-off write.
-    data_bytes = frames * channels * width
-    if data_bytes > size:
-        raise ClipInvalid("header promises more audio than the file holds")
-    digest = hashlib.sha256()
+    """Check that ``path`` is a PCM WAV we can play, and fsync it; raise ClipInvalid otherwise."""
     with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        try:
+            with wave.open(fh, "rb") as wav:
+                rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+                frames = wav.getnframes()
+        except (wave.Error, EOFError, OSError) as exc:
+            raise ClipInvalid(f"not a readable WAV: {exc}") from exc
+        if rate not in SAMPLE_RATES or channels != 1 or width != 2:
+            raise ClipInvalid(f"unexpected format {rate} Hz, {channels} ch, {8 * width} bit")
+        # A header that promises more than the file holds means a cut-off write.
+        data_bytes = frames * channels * width
+        if data_bytes > size:
+            raise ClipInvalid("header promises more audio than the file holds")
+        fh.seek(0)
+        digest = hashlib.sha256()
         for chunk in iter(lambda: fh.read(1 << 16), b""):
             digest.update(chunk)
         os.fsync(fh.fileno())
@@ -68,6 +72,28 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True, slots=True)
+class _Take:
+    recorded: Path  # as the flow named it, with or without ".wav"
+    partial: bool
+    future: asyncio.Future[ClipInfo | None]
+
+    @property
+    def source(self) -> Path:
+        name = self.recorded.name
+        return self.recorded.with_name(name if self.recorded.suffix == ".wav" else name + ".wav")
+
+
+def _settle(batch: list[_Take], outcomes: list[ClipInfo | BaseException | None]) -> None:
+    for take, outcome in zip(batch, outcomes, strict=True):
+        if take.future.done():  # the call was cut short; the reconciler sees to its clip
+            continue
+        if isinstance(outcome, BaseException):
+            take.future.set_exception(outcome)
+        else:
+            take.future.set_result(outcome)
+
+
 class ClipVault:
     """Implements ``ivr.flows.deps.ClipKeeper``."""
 
@@ -76,6 +102,8 @@ class ClipVault:
         self.incoming = incoming.resolve()
         self.quarantine = self.root / ".quarantine"
         self._clock = clock
+        self._waiting: list[_Take] = []
+        self._keeper: asyncio.Task[None] | None = None
 
     def prepare(self) -> None:
         for folder in (self.root, self.incoming, self.quarantine):
@@ -98,35 +126,80 @@ class ClipVault:
         return full
 
     async def keep(self, recorded: Path, *, partial: bool) -> ClipInfo | None:
-        return await asyncio.to_thread(self._keep, recorded, partial)
+        future: asyncio.Future[ClipInfo | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Take(recorded, partial, future))
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_waiting(), name="alerta-clip-keeper")
+        return await future
 
-    def _keep(self, recorded: Path, partial: bool) -> ClipInfo | None:
-        wav_name = recorded.name if recorded.suffix == ".wav" else recorded.name + ".wav"
-        source = recorded.with_name(wav_name)
+    async def _keep_waiting(self) -> None:
+        """Keep every waiting take, a batch per trip to the thread, until none waits."""
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                outcomes = await asyncio.to_thread(self._keep_batch, batch)
+            except asyncio.CancelledError:  # shutdown: the reconciler sees to these takes
+                for take in batch + self._waiting:
+                    take.future.cancel()
+                raise
+            except Exception as exc:  # not even the batch could run: all of it failed
+                outcomes = [exc] * len(batch)
+            _settle(batch, outcomes)
+
+    def _keep_batch(self, batch: list[_Take]) -> list[ClipInfo | BaseException | None]:
+        """Validate, fsync and move each take; then fsync each folder touched, once."""
+        outcomes: list[ClipInfo | BaseException | None] = []
+        moved: dict[Path, list[int]] = {}  # folder → indexes of the takes it now holds
+        made: set[Path] = set()
+        for take in batch:
+            try:
+                clip, folder = self._move_one(take, made)
+            except Exception as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append(clip)
+            if folder is not None:
+                moved.setdefault(folder, []).append(len(outcomes) - 1)
+        if moved:
+            # Every take moved here left a folder and entered one: both must be durable.
+            left = {batch[i].source.parent for held in moved.values() for i in held}
+            for folder in [*moved, *left]:
+                try:
+                    _fsync_dir(folder)
+                except OSError as exc:
+                    for held in moved.values():
+                        for i in held:
+                            outcomes[i] = exc
+                    break
+        return outcomes
+
+    def _move_one(self, take: _Take, made: set[Path]) -> tuple[ClipInfo | None, Path | None]:
+        source = take.source
         try:
             facts = inspect_wav(source)
         except FileNotFoundError:
-            return None  # Asterisk wrote nothing: the caller left before any audio
+            return None, None  # Asterisk wrote nothing: the caller left before any audio
         except ClipInvalid as exc:
             self._quarantine(source, str(exc))
             raise
         if facts.frames == 0:
             self._quarantine(source, "empty recording")
-            return None
+            return None, None
         day = self._clock.now().strftime("%Y/%m/%d")
         folder = self.root / day
-        folder.mkdir(parents=True, exist_ok=True)
+        if folder not in made:
+            folder.mkdir(parents=True, exist_ok=True)
+            made.add(folder)
         target = folder / source.name
         os.rename(source, target)  # atomic on one filesystem: never half-visible
-        _fsync_dir(folder)
-        _fsync_dir(source.parent)
-        return ClipInfo(
+        clip = ClipInfo(
             path=f"{day}/{target.name}",
             seconds=round(facts.seconds, 3),
             bytes=facts.bytes,
             sha256=facts.sha256,
-            partial=partial,
+            partial=take.partial,
         )
+        return clip, folder
 
     def _quarantine(self, source: Path, reason: str) -> None:
         self.quarantine.mkdir(parents=True, exist_ok=True)
