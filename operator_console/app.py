@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,20 @@ from operator_console.views.callbacks import start_ami
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
+
+
+@web.middleware
+async def timing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``Server-Timing: app;dur=…`` on every answer: what the console itself spent."""
+    began = time.perf_counter()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - began) * 1000:.2f}"
+        raise
+    if not response.prepared:
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - began) * 1000:.2f}"
+    return response
 
 
 @web.middleware
@@ -91,7 +106,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 def create_app(settings: Settings, *, db: Database | None = None) -> web.Application:
     """The console. Opens its own store unless one is given (to share with the controller)."""
     app = web.Application(
-        middlewares=[errors_middleware, security.headers_middleware, auth_middleware],
+        middlewares=[
+            timing_middleware, errors_middleware, security.headers_middleware, auth_middleware,
+        ],
         client_max_size=256 * 1024,
     )
     ref = ConsoleRef()
