@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ivr import variables
+from ivr.ami.originate import INVALID_NUMBER, RING_VARIABLE, USER_EVENT
 from ivr.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,7 +197,7 @@ def pattern_problems(text: str) -> list[str]:
         f"line {st.lineno}: {st.exten} in {st.context}"
         for st in steps(text)
         if st.exten.startswith("_") and re.search(r"[.!]", st.exten)
-        and (st.context != "callback" or st.exten != "_X.")
+        and (st.context != SETTINGS.callback_context or st.exten != "_X.")
     ]
 
 
@@ -217,17 +218,28 @@ def fallback_problems(text: str) -> list[str]:
 
 
 def callback_problems(text: str) -> list[str]:
-    flow = [st for st in steps(text) if st.context == "callback" and st.exten == "s"]
+    """The callback context gets the citizen's number as EXTEN (ivr/ami/originate.py), filters
+    and length-checks it, dials it through the trunk with the ring time the controller sent,
+    and reports the outcome in the UserEvent ivr/ami/outcome.py reads."""
+    context = SETTINGS.callback_context
+    apps = [(st.app, st.args) for st in steps(text) if st.context == context and st.exten == "_X."]
     lo, hi = SETTINGS.callback_min_digits, SETTINGS.callback_max_digits
-    apps = [(st.app, st.args) for st in flow]
-    if not apps or apps[0] != ("set", "NUMBER=${FILTER(0-9,${ALERTA_CALLBACK_NUMBER})}"):
-        return ["the callback must start by filtering ALERTA_CALLBACK_NUMBER to digits"]
+    if not apps or apps[0] != ("set", "NUMBER=${FILTER(0-9,${EXTEN})}"):
+        return [f"[{context}] must start by filtering EXTEN to digits"]
     check = f"$[${{LEN(${{NUMBER}})}} < {lo} | ${{LEN(${{NUMBER}})}} > {hi}]?invalid"
     if apps[1] != ("gotoif", check):
         return [f"the callback must refuse numbers outside {lo}..{hi} digits before dialling"]
-    dials = [args for app, args in apps if app == "dial"]
-    if dials != ["PJSIP/${NUMBER}@${ALERTA_TRUNK},60"]:
-        return [f"the callback must dial the filtered number through the trunk: {dials}"]
+    rings = [args for app, args in apps if app == "set" and args.startswith("RING=")]
+    if rings != [f"RING=${{FILTER(0-9,${{{RING_VARIABLE}}})}}"]:
+        return [f"the ring time must be {RING_VARIABLE} filtered to digits"]
+    dials = [i for i, (app, _) in enumerate(apps) if app == "dial"]
+    if [apps[i][1] for i in dials] != ["PJSIP/${NUMBER}@${ALERTA_TRUNK},${RING}"]:
+        return ["the callback must dial the filtered number through the trunk, with RING"]
+    reported = f"{USER_EVENT},Status: ${{DIALSTATUS}}"
+    if apps[dials[0] + 1 : dials[0] + 2] != [("userevent", reported)]:
+        return [f"right after Dial the callback must report UserEvent({reported})"]
+    if ("userevent", f"{USER_EVENT},Status: {INVALID_NUMBER}") not in apps[dials[0] + 1 :]:
+        return [f"a refused number must be reported as Status: {INVALID_NUMBER}"]
     return []
 
 
@@ -295,6 +307,13 @@ def test_ami_user_is_least_privilege_and_loopback_only() -> None:
     assert user is not None and user.get("write") == "originate"
 
 
+def test_ami_user_reads_the_events_callbacks_are_told_by() -> None:
+    """call: OriginateResponse, DialBegin/DialEnd, Hangup; user: UserEvent (ivr/ami/outcome.py)."""
+    user = section(parse(read(CONF / "manager.conf")), "alerta")
+    assert user is not None
+    assert {"call", "user"} <= {c.strip() for c in user.get("read").split(",")}
+
+
 @pytest.mark.parametrize("rule", DIALPLAN_RULES, ids=lambda r: r.__name__)
 def test_dialplan_rule_holds(rule: Callable[[str], list[str]]) -> None:
     assert rule(read(DIALPLAN)) == []
@@ -322,7 +341,7 @@ def test_dialplan_variables_are_the_shared_names() -> None:
     shared = {v for k, v in vars(variables).items() if k.isupper() and isinstance(v, str)}
     globals_ = {k.upper() for s in parse(text) if s.name == "globals" for k, _, _ in s.entries}
     used = set(re.findall(r"\b(ALERTA_\w+)", "\n".join(strip_comment(x) for x in text.split("\n"))))
-    assert used - shared - globals_ <= {"ALERTA_CALLBACK_NUMBER"}  # set by AMI Originate
+    assert used - shared - globals_ <= {RING_VARIABLE}  # set by the AMI Originate
     assert section(parse(text), "globals").get("alerta_prompts") == "/var/lib/alerta/prompts"  # type: ignore[union-attr]
 
 
@@ -359,9 +378,14 @@ def test_rtp_port_range_is_set() -> None:
 
 # --- each rule catches a deliberately bad configuration --------------------------------------
 
-GOOD_CALLBACK = """[globals]\nALERTA_TRUNK=provider\n[callback]
-exten => s,1,Set(NUMBER=${FILTER(0-9,${ALERTA_CALLBACK_NUMBER})})
+GOOD_CALLBACK = """[globals]\nALERTA_TRUNK=provider\n[alerta-callback]
+exten => _X.,1,Set(NUMBER=${FILTER(0-9,${EXTEN})})
  same => n,GotoIf($[${LEN(${NUMBER})} < 6 | ${LEN(${NUMBER})} > 15]?invalid)
+ same => n,Set(RING=${FILTER(0-9,${ALERTA_RING_S})})
+ same => n(dial),Dial(PJSIP/${NUMBER}@${ALERTA_TRUNK},${RING})
+ same => n,UserEvent(AlertaCallback,Status: ${DIALSTATUS})
+ same => n,Hangup()
+ same => n(invalid),UserEvent(AlertaCallback,Status: INVALIDNUMBER)
 """
 
 BAD: list[tuple[Callable[[str], list[str]], str]] = [
@@ -388,15 +412,25 @@ BAD: list[tuple[Callable[[str], list[str]], str]] = [
     (fallback_problems, "[other]\nexten => s,1,Hangup()\n"),
     (fallback_problems, "[alerta-fallback]\nexten => s,1,Playback(x/technical_problem)\n"
      " same => n,Queue(operators,,,,30)\n same => n,Hangup()\n"),  # dead air after the queue
-    (callback_problems, "[callback]\nexten => s,1,Dial(PJSIP/${ALERTA_CALLBACK_NUMBER}@p,60)\n"),
+    (pattern_problems, "[callback]\nexten => _X.,1,Hangup()\n"),
+    (callback_problems, "[alerta-callback]\nexten => _X.,1,Dial(PJSIP/${EXTEN}@provider,30)\n"),
     (callback_problems, GOOD_CALLBACK.replace("< 6", "< 3")),
-    (callback_problems, GOOD_CALLBACK + " same => n,Dial(PJSIP/${ALERTA_CALLBACK_NUMBER}@p)\n"),
+    (callback_problems, GOOD_CALLBACK.replace("RING=${FILTER(0-9,${ALERTA_RING_S})}", "RING=30")),
+    (callback_problems, GOOD_CALLBACK.replace("${ALERTA_TRUNK},${RING})", "${ALERTA_TRUNK})")),
+    (callback_problems, GOOD_CALLBACK + " same => n,Dial(PJSIP/${NUMBER}@provider2,${RING})\n"),
+    (callback_problems, GOOD_CALLBACK.replace("Status: ${DIALSTATUS}", "Status: done")),
+    (callback_problems, GOOD_CALLBACK.replace("Status: INVALIDNUMBER", "Status: refused")),
     (password_problems, "[provider-auth](!)\ntype=auth\npassword=Sup3rS3cret!\n"),
     (password_problems, ";   password=letmein\n"),
     (queue_problems, "[operators]\nstrategy=ringall\ntimeout=15\njoinempty=yes\n"),
     (queue_problems, "[support]\nstrategy=ringall\n"),
     (sipp_problems, "[sipp]\ntype=endpoint\ncontext=default\nallow=ulaw\n"),
 ]
+
+
+def test_the_good_callback_fixture_passes() -> None:
+    """So each bad variant above fails for the one change it makes."""
+    assert callback_problems(GOOD_CALLBACK) == []
 
 
 @pytest.mark.parametrize(("rule", "bad"), BAD, ids=lambda x: getattr(x, "__name__", ""))
