@@ -365,6 +365,20 @@ async def test_stopping_ends_open_callbacks_unknown(fake: FakeAmi, make_link: Li
     assert recorder.states[-1] == (LinkState.DOWN, "stopped")
 
 
+async def test_stop_leaves_no_task_or_connection_behind(
+    fake: FakeAmi, make_link: LinkFactory
+) -> None:
+    before = asyncio.all_tasks()
+    link, _ = await up_link(make_link)
+    fake.script_next_originate("no_events")
+    await link.originate(REQUEST)
+    await link.stop()
+    async with asyncio.timeout(SAFETY_S):
+        await fake.wait_until(lambda: fake.open_connections == 0)
+    await asyncio.sleep(0)  # let the fake's connection handler return
+    assert {t for t in asyncio.all_tasks() if not t.done()} <= before
+
+
 # -- link state ---------------------------------------------------------------------------------
 
 

@@ -153,7 +153,7 @@ class AmiLink:
     async def start(self) -> None:
         """Connect in the background and return at once; DISABLED without a secret."""
         if not self._secret:
-            self._set_state(LinkState.DISABLED, "no AMI secret configured: callbacks are off")
+            self._set_state(LinkState.DISABLED, self.detail, always=True)
             return
         if self._supervisor is not None:
             return
@@ -189,7 +189,7 @@ class AmiLink:
         """Place one callback; see the module docstring for what the result means."""
         fields = originate_fields(request)  # UnsafeValue before anything else happens
         session = self._session
-        if self.state is not LinkState.UP or session is None:
+        if self.state is not LinkState.UP or session is None or session.lost.done():
             raise AmiUnavailable(f"the AMI link is {self.state.value}: {self.detail}")
         action_id = request.action_id
         if action_id in self._used_ids:
@@ -281,6 +281,7 @@ class AmiLink:
 
     async def _supervise(self) -> None:
         delay = self._reconnect_min_s
+        tries = 0  # since the link was last UP
         while not self._stopping:
             session = AmiSession(
                 host=self._host,
@@ -290,19 +291,22 @@ class AmiLink:
                 on_event=self._on_event,
             )
             try:
-                why, delay = await self._run_session(session, delay)
+                why, delay, was_up = await self._run_session(session, delay)
             finally:
                 self._session = None
                 session.close("stopped" if self._stopping else "closed")
                 self._give_up_all(STOPPED if self._stopping else LOST_BEFORE_OUTCOME)
             if self._stopping:
                 return
-            self._set_state(LinkState.DOWN, f"{why}; next try in {delay:g} s")
+            tries = 1 if was_up else tries + 1
+            self._set_state(LinkState.DOWN, f"{why}; next try in {delay:g} s (#{tries})")
             await asyncio.sleep(delay)
             delay = next_delay(delay, self._reconnect_max_s)
 
-    async def _run_session(self, session: AmiSession, delay: float) -> tuple[str, float]:
-        """Connect, log in, stay up; return why it ended and the delay before the next try."""
+    async def _run_session(
+        self, session: AmiSession, delay: float
+    ) -> tuple[str, float, bool]:
+        """Connect, log in, stay up; say why it ended, the next delay, and if it was UP."""
         where = f"{self._host}:{self._port}"
         try:
             async with asyncio.timeout(self._action_timeout_s):
@@ -310,16 +314,17 @@ class AmiLink:
         except LoginRefused as exc:
             why = f"authentication failed for user {self._username!r} ({exc})"
             log.error("AMI %s: %s", where, why)
-            return why, self._reconnect_max_s
+            return why, self._reconnect_max_s, False
         except TimeoutError:
-            return f"no login answer from {where} within {self._action_timeout_s:g} s", delay
+            why = f"no login answer from {where} within {self._action_timeout_s:g} s"
+            return why, delay, False
         except (OSError, LinkLost) as exc:
-            return f"cannot connect to {where}: {exc}", delay
+            return f"cannot connect to {where}: {exc}", delay, False
         self._session = session
         self._set_state(LinkState.UP, f"logged in to {where} as {self._username}")
         why = await self._keep_alive(session)
         log.warning("AMI %s: %s", where, why)
-        return why, self._reconnect_min_s
+        return why, self._reconnect_min_s, True
 
     async def _keep_alive(self, session: AmiSession) -> str:
         while True:
@@ -337,11 +342,14 @@ class AmiLink:
     def _connecting_detail(self) -> str:
         return f"connecting to {self._host}:{self._port}"
 
-    def _set_state(self, state: LinkState, detail: str) -> None:
-        if (state, detail) == (self.state, self.detail):
+    def _set_state(self, state: LinkState, detail: str, *, always: bool = False) -> None:
+        if (state, detail) == (self.state, self.detail) and not always:
             return
         if state is not self.state:
             self.since = time.time()
         self.state, self.detail = state, detail
         if self._on_state is not None:
-            self._on_state(state, detail)
+            try:
+                self._on_state(state, detail)
+            except Exception:  # a broken display must not stop the link
+                log.exception("on_state failed")

@@ -5,12 +5,14 @@ caller described by a ``CallScript``; the ``CallResult`` says what the server di
 """
 
 from ivr.testing.agi_wire import split_agi_args
+from ivr.testing.fake_ami import FakeAmi
 from ivr.testing.fake_asterisk import CallResult, CallScript, place_call
 from ivr.testing.wav import load_voice, make_tone_wav
 
 __all__ = [
     "CallResult",
     "CallScript",
+    "FakeAmi",
     "load_voice",
     "make_tone_wav",
     "place_call",

@@ -160,6 +160,10 @@ class FakeAmi:
             connection.writer.transport.abort()
 
     @property
+    def open_connections(self) -> int:
+        return len(self._open)
+
+    @property
     def playing(self) -> bool:
         """Some Originate's events are still being sent."""
         return bool(self._tasks)
