@@ -53,6 +53,7 @@ async def test_every_change_writes_an_event_in_the_same_transaction(svc: Service
         "report.location",
         "report.clip_attached",
         "call.ended",
+        "clip.queued",  # for transcription, by a trigger in the same transaction
     ]
     (row,) = await reports.listing()
     assert row["caller"] == "987654321" and row["caller_source"] == "typed"
