@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from ivr.clips.disk import DiskGuard
 from ivr.clips.reconcile import reconcile
+from ivr.clips.service import ClipService, jobs_config
 from ivr.clips.vault import ClipVault
 from ivr.config import Settings
 from ivr.flows.deps import Deps, FlowConfig
@@ -44,11 +46,18 @@ class Services:
     directory: CallerDirectory
     vault: ClipVault
     deps: Deps
+    clip_jobs: ClipService | None = None  # transcription and audio jobs, when started
 
 
 @asynccontextmanager
-async def services(settings: Settings, *, reconcile_clips: bool = True) -> AsyncIterator[Services]:
-    """Open the store and the clip vault; reconcile leftovers; close on exit."""
+async def services(
+    settings: Settings, *, reconcile_clips: bool = True, clip_jobs: bool = False
+) -> AsyncIterator[Services]:
+    """Open the store and the clip vault; reconcile leftovers; close on exit.
+
+    ``clip_jobs`` starts the worker processes for transcription, audio derivatives
+    and the daily purge (the controller wants them; a one-shot command does not).
+    """
     vault = ClipVault(settings.voiceclips, settings.incoming_dir)
     vault.prepare()
     db = await Database(settings.database).open()
@@ -63,7 +72,13 @@ async def services(settings: Settings, *, reconcile_clips: bool = True) -> Async
             directory=directory,
             clips=vault,
             clock=utc_now,
+            disk=DiskGuard(vault.root, settings.min_free_mb, db, utc_now),
         )
-        yield Services(settings, db, reports, directory, vault, deps)
+        jobs = await ClipService(jobs_config(settings), db).start() if clip_jobs else None
+        try:
+            yield Services(settings, db, reports, directory, vault, deps, jobs)
+        finally:
+            if jobs is not None:
+                await jobs.stop()
     finally:
         await db.close()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ivr import __version__
+from ivr.clips import commands as clip_commands
 from ivr.config import SCALARS, Settings, load
 from ivr.domain.incidents import ConfigError
 
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
 
     sub.add_parser("settings", help="print the effective settings and their documentation")
+    clip_commands.add_parsers(sub)
     return parser
 
 
@@ -92,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reports": _reports,
         "directory": _directory,
         "settings": _settings,
+        **clip_commands.HANDLERS,
     }[args.command]
     try:
         return asyncio.run(handler(settings, args))
@@ -114,7 +117,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from ivr.flows import routes
     from operator_console.run import start_console
 
-    async with services(settings) as svc:
+    async with services(settings, clip_jobs=True) as svc:
         server = AgiServer(settings, routes(svc.deps))
         await server.start()
         logger.info("FastAGI listening on %s:%d", settings.agi_host, server.port)

@@ -20,8 +20,16 @@ from ivr.domain.incidents import (
     IncidentType,
     Keypad,
 )
+from ivr.domain.retention import RetentionRule, parse_rules
 
 ENV_PREFIX = "ALERTA_"
+
+# Words a transcript is searched for; a trailing * matches any ending.
+DEFAULT_ALERT_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("es", ("arma", "pistola", "cuchillo", "disparo*", "balazo*", "herid*", "sangre",
+            "fuego", "incendio")),
+    ("en", ("gun", "knife", "shot*", "shoot*", "wounded", "bleeding", "fire")),
+)
 
 # Settings that are plain scalars: name → (type, default, one-line documentation).
 # The README's settings table is checked against this (tests/test_docs.py).
@@ -77,6 +85,19 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "operator_channel": (str, "PJSIP/{extension}", "how an operator's own phone is dialled"),
     "callback_ring_timeout_s": (int, 30, "how long a callback rings before it gives up"),
     "callback_caller_id": (str, "Alerta", "caller ID name shown on callbacks"),
+    # --- voice clips: transcription, audio, disk --------------------------------
+    "vosk_model": (Path, Path(""), "Vosk model folder; empty turns transcription off"),
+    "vosk_grammar": (
+        Path,
+        Path(""),
+        "file of phrases (one a line) the recogniser is limited to; empty: open vocabulary",
+    ),
+    "transcribe_workers": (int, 1, "worker processes for transcription and audio derivatives"),
+    "transcribe_timeout_s": (float, 300.0, "time limit per clip job; a worker past it is killed"),
+    "transcribe_max_tries": (int, 3, "attempts per clip job before it is marked failed"),
+    "transcript_low_confidence": (float, 0.6, "words scored below this are marked as doubtful"),
+    "keyword_priority": (int, 1, "priority a report is raised to when an alert word is heard"),
+    "min_free_mb": (int, 500, "free space needed on the voiceclips disk to record a message"),
 }
 
 
@@ -132,10 +153,22 @@ class Settings:
     operator_channel: str = "PJSIP/{extension}"
     callback_ring_timeout_s: int = 30
     callback_caller_id: str = "Alerta"
+    vosk_model: Path = Path("")
+    vosk_grammar: Path = Path("")
+    transcribe_workers: int = 1
+    transcribe_timeout_s: float = 300.0
+    transcribe_max_tries: int = 3
+    transcript_low_confidence: float = 0.6
+    keyword_priority: int = 1
+    min_free_mb: int = 500
     keypad: Keypad = field(default_factory=lambda: Keypad(DEFAULT_INCIDENT_TYPES))
     zones: tuple[Zone, ...] = field(
         default_factory=lambda: tuple(Zone(str(n), f"Zona {n}") for n in range(1, 15))
     )
+    # [alert_keywords]: language → words that raise a report's priority when heard.
+    alert_keywords: tuple[tuple[str, tuple[str, ...]], ...] = DEFAULT_ALERT_KEYWORDS
+    # [[retention]]: which clips a purge may remove (none without rules).
+    retention: tuple[RetentionRule, ...] = ()
 
     @property
     def incoming_dir(self) -> Path:
@@ -160,6 +193,21 @@ class Settings:
         out.setdefault(OPERATOR_TYPE_ID, self.operator_callback_minutes)
         return out
 
+    def keyword_lists(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.alert_keywords)
+
+    def _check_clips(self) -> None:
+        if not (1 <= self.transcribe_workers <= 64):
+            raise ConfigError("transcribe_workers must be within 1..64")
+        if self.transcribe_timeout_s <= 0 or self.transcribe_max_tries < 1:
+            raise ConfigError("transcribe_timeout_s must be positive, transcribe_max_tries >= 1")
+        if not (0 <= self.transcript_low_confidence <= 1):
+            raise ConfigError("transcript_low_confidence must be within 0..1")
+        if not (1 <= self.keyword_priority <= 9):
+            raise ConfigError("keyword_priority must be within 1..9")
+        if self.min_free_mb < 0:
+            raise ConfigError("min_free_mb must be 0 or more")
+
     def zone(self, code: str) -> Zone | None:
         return next((z for z in self.zones if z.code == code), None)
 
@@ -181,6 +229,7 @@ class Settings:
             raise ConfigError("operator_channel must contain {extension}")
         if self.agi_env_max_bytes < 1024:
             raise ConfigError("agi_env_max_bytes must be at least 1024")
+        self._check_clips()
         return self
 
 
@@ -235,7 +284,7 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    for key in set(data) - set(SCALARS) - {"incident_types", "menu", "zones"}:
+    for key in set(data) - set(SCALARS) - {"incident_types", "menu", "zones", *TABLES}:
         raise ConfigError(f"unknown setting {key!r} in {path}")
     for name, (kind, _default, _doc) in SCALARS.items():
         if name in data:
@@ -268,4 +317,27 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
         settings = replace(
             settings, zones=tuple(Zone(str(z["code"]), str(z.get("name", ""))) for z in zones)
         )
+    settings = _clip_tables(settings, data)
     return settings.check()
+
+
+# Clip settings that are tables in the TOML file (not scalars, so not in the env).
+TABLES = ("alert_keywords", "retention")
+
+
+def _clip_tables(settings: Settings, data: Mapping[str, Any]) -> Settings:
+    if "alert_keywords" in data:
+        raw = data["alert_keywords"]
+        if not isinstance(raw, dict) or not all(
+            isinstance(words, list) and all(isinstance(w, str) and w.strip() for w in words)
+            for words in raw.values()
+        ):
+            raise ConfigError("alert_keywords must be a table of language = [words]")
+        settings = replace(
+            settings,
+            alert_keywords=tuple((str(lang), tuple(words)) for lang, words in raw.items()),
+        )
+    if "retention" in data:
+        known = {t.id for t in settings.keypad.types} | {OPERATOR_TYPE_ID}
+        settings = replace(settings, retention=parse_rules(data["retention"], known))
+    return settings

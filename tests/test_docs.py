@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from ivr.cli import _parser
-from ivr.config import SCALARS, Settings
+from ivr.config import SCALARS, TABLES, Settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -24,7 +24,7 @@ def test_scalars_and_settings_agree() -> None:
     defaults = Settings()
     for name, (_kind, default, _doc) in SCALARS.items():
         assert getattr(defaults, name) == default, name
-    plain = {f.name for f in dataclasses.fields(Settings)} - {"keypad", "zones"}
+    plain = {f.name for f in dataclasses.fields(Settings)} - {"keypad", "zones", *TABLES}
     assert plain == set(SCALARS)
 
 

@@ -77,6 +77,11 @@ class ClipKeeper(Protocol):
         """Validate and move a finished recording into place; None when nothing was recorded."""
 
 
+class DiskSpace(Protocol):
+    async def room_to_record(self, report: int) -> bool:
+        """False when the clip disk is short of space; the alert is raised by then."""
+
+
 @dataclass(frozen=True, slots=True)
 class FlowConfig:
     keypad: Keypad
@@ -101,3 +106,4 @@ class Deps:
     directory: Directory
     clips: ClipKeeper
     clock: Callable[[], datetime]
+    disk: DiskSpace | None = None  # None: no check (flows tested without a disk)

@@ -99,6 +99,14 @@ async def _converse(call: Call) -> Outcome:
 
     await _callback_number(call, caller_id)
     await _location(call, caller_id)
+    if not await _room_to_record(call):
+        # An operator takes the message rather than a recording that may not fit.
+        # With no operator the caller still records: the threshold is a margin.
+        if await _to_operator(call):
+            call.complete = True
+            return Outcome.OPERATOR
+        if call.deps.config.operator_queue:
+            await call.say("operator_unavailable")
     kept = await _message(call)
     call.complete = kept is not None
 
@@ -189,6 +197,13 @@ async def _location(call: Call, caller_id: str | None) -> None:
             return
         if attempt + 1 < deps.config.menu_tries:
             await call.say("zone_invalid" if typed else "no_input")
+
+
+async def _room_to_record(call: Call) -> bool:
+    """Is there disk space for the message? When not, the alert has been raised."""
+    assert call.report is not None
+    disk = call.deps.disk
+    return disk is None or await disk.room_to_record(call.report)
 
 
 async def _message(call: Call) -> ClipInfo | None:
