@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ivr.store.alerts import raise_alert
-from ivr.store.db import Database, StoreError
+from ivr.store.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,6 @@ class DiskGuard:
                 {"free_mb": round(free, 1), "min_free_mb": self.min_free_mb,
                  "folder": str(self.folder)},
             )
-        except StoreError:  # a full disk may refuse the alert too; the log has it
+        except Exception:  # a full disk may refuse the alert too: the caller still goes on
             logger.exception("disk low: the alert could not be stored")
         return False
