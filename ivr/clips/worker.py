@@ -168,6 +168,9 @@ class WorkerPool:
         self.started += 1
         return worker
 
+    def pids(self) -> list[int]:
+        return [w.pid for w in self._all]
+
     def busy_pids(self) -> list[int]:
         return [w.pid for w in self._all if w.job is not None]
 
