@@ -232,3 +232,12 @@ def test_alerta_purge_dry_run_lists_what_would_go(
     assert main(["--config", str(config), "purge", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["files_removed"] == 1
     assert list(settings.voiceclips.glob("????/??/??/*.wav")) == []
+
+
+async def test_candidates_come_a_page_at_a_time(svc: Services) -> None:
+    first_report = await report_with_clip(svc, SPEECH)
+    second_report = await report_with_clip(svc, SPEECH)
+    (first,) = await store.purge_candidates(svc.db, limit=1)
+    (second,) = await store.purge_candidates(svc.db, after=first.clip_id, limit=1)
+    assert (first.report_id, second.report_id) == (first_report, second_report)
+    assert await store.purge_candidates(svc.db, after=second.clip_id) == []

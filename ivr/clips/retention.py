@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -60,6 +60,14 @@ def _remove(root: Path, relatives: Sequence[str], result: PurgeResult) -> None:
             result.file_errors.append(f"{relative}: {exc}")
 
 
+async def _candidates(db: Database) -> AsyncIterator[store.ClipOnRecord]:
+    after = 0
+    while page := await store.purge_candidates(db, after=after):
+        for clip in page:
+            yield clip
+        after = page[-1].clip_id
+
+
 async def purge(
     db: Database,
     voiceclips: Path,
@@ -70,7 +78,7 @@ async def purge(
 ) -> PurgeResult:
     root = voiceclips
     result = PurgeResult()
-    for clip in await store.purge_candidates(db):
+    async for clip in _candidates(db):
         rule = purge_allowed(
             rules, report_type=clip.report_type, state=clip.state, legal_hold=False,
             recorded_at=clip.recorded_at, released_at=clip.released_at, now=now,

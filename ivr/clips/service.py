@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 LEASE_MARGIN_S = 60.0  # beyond the job's time limit, before another process may take it over
 POLL_S = 2.0  # for jobs queued by other processes (their commits do not wake us)
+COALESCE_S = 0.05  # a burst of commits (a busy line) costs one look at the queue, not one each
 SWEEP_S = 300.0
 SWEEP_GRACE = timedelta(hours=1)
 
@@ -172,6 +173,7 @@ class ClipService:
                 logger.exception("clip jobs: claiming failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
+            await asyncio.sleep(COALESCE_S)
 
     async def _claim(self) -> None:
         free = self.pool.size - len(self._jobs)

@@ -31,13 +31,16 @@ class ClipOnRecord:
     released_at: datetime | None
 
 
-async def purge_candidates(db: Database) -> list[ClipOnRecord]:
-    """Clips that still have audio, of reports not on legal hold."""
+async def purge_candidates(
+    db: Database, *, after: int = 0, limit: int = 1000
+) -> list[ClipOnRecord]:
+    """Clips that still have audio, of reports not on legal hold, a page at a time."""
     rows = await db.fetchall(
         "SELECT c.id, c.report_id, c.take, c.path, a.playback_path, c.created_at, r.type,"
         " r.state, r.clips_released_at FROM clips c JOIN reports r ON r.id = c.report_id"
         " LEFT JOIN clip_audio a ON a.clip_id = c.id"
-        " WHERE c.purged_at IS NULL AND r.legal_hold = 0 ORDER BY c.id"
+        " WHERE c.id > ? AND c.purged_at IS NULL AND r.legal_hold = 0 ORDER BY c.id LIMIT ?",
+        (after, limit),
     )
     return [
         ClipOnRecord(
