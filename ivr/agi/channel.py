@@ -3,16 +3,23 @@
 One command at a time: the line goes out, then exactly one reply comes back.
 Asterisk may slip a bare ``HANGUP`` line in anywhere between replies; it is
 skipped here, so it can never be taken for the next command's reply.
+
+Every command has a reply time limit. Rather than a timer per command, each
+channel keeps one watchdog timer and moves a deadline: the timer only does work
+when it fires, and then either times out the command still waiting or sleeps
+again until the current deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Mapping
 
 from ivr import variables
 from ivr.agi import protocol
+from ivr.agi.connection import AgiConnection, ConnectionEnded, LineTooLong
 from ivr.agi.protocol import Reply
 from ivr.channel import (
     CallerHungUp,
@@ -32,6 +39,12 @@ MAX_USAGE_LINES = 200
 # Queue() returns only when the operator call ends, not when the wait ends.
 OPERATOR_TALK_MAX_S = 2 * 3600.0
 _DIGIT_KEYS = frozenset("0123456789*#ABCD")
+# asyncio runs a timer up to its clock resolution early; a deadline this close has passed.
+_DEADLINE_SLACK_S = 0.001
+
+
+class _Expired(Exception):
+    """The watchdog's word to the command waiting past its deadline."""
 
 
 def key_of(reply: Reply) -> str | None:
@@ -77,17 +90,19 @@ class AgiChannel:
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        conn: AgiConnection,
         settings: Settings,
         *,
         info: Mapping[str, str],
         args: Mapping[str, str],
     ) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._transport = writer.transport
-        self._lock = asyncio.Lock()
+        self._conn = conn
+        self._loop = asyncio.get_running_loop()
+        # One command at a time: _busy is the channel's lock, _turns who waits for it.
+        self._busy = False
+        self._turns: deque[asyncio.Future[None]] = deque()
+        self._deadline: float | None = None  # of the command in progress
+        self._watchdog: asyncio.TimerHandle | None = None
         self._timeout_s = settings.agi_command_timeout_s
         # The longest file a flow plays is a caller's own recording, played back.
         self._play_max_s = float(settings.record_max_s)
@@ -201,17 +216,29 @@ class AgiChannel:
             line = protocol.goto(context, "s", 1)
             if self._garbled:
                 # Asterisk still runs it; its reply can no longer be told apart.
-                self._writer.write((line + "\n").encode())
+                self._conn.write((line + "\n").encode())
                 return False
+            started = self._loop.time()
             async with asyncio.timeout(wait_s):
-                async with self._lock:
-                    reply = await self._exchange((line + "\n").encode())
+                await self._take_turn()
+            try:
+                left_s = max(0.0, wait_s - (self._loop.time() - started))
+                reply = await self._exchange_within(line, left_s)
+            finally:
+                self._pass_turn()
             return reply.result == "0"
         except (ChannelError, OSError, TimeoutError, ValueError) as exc:
             logger.warning(
                 "call %s: fallback to %s not confirmed: %r", self._uniqueid, context, exc
             )
             return False
+
+    def finish(self) -> None:
+        """The session is over: drop the watchdog timer rather than let it run out."""
+        self._deadline = None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
     # --- the exchange ---------------------------------------------------------------
 
@@ -224,27 +251,38 @@ class AgiChannel:
         return reply
 
     async def _run(self, line: str, own_s: float = 0.0) -> Reply:
-        data = (line + "\n").encode()
-        limit_s = self._timeout_s + own_s
-        async with self._lock:
-            try:
-                async with asyncio.timeout(limit_s):
-                    return await self._exchange(data)
-            except TimeoutError:
-                raise CommandTimeout(
-                    f"no reply within {limit_s:g} s to {protocol.excerpt(line)!r}"
-                ) from None
+        if self._busy:
+            await self._take_turn()
+        else:
+            self._busy = True
+        try:
+            return await self._exchange_within(line, self._timeout_s + own_s)
+        finally:
+            self._pass_turn()
+
+    async def _exchange_within(self, line: str, limit_s: float) -> Reply:
+        """One exchange, holding the channel, with a reply time limit."""
+        self._arm(limit_s)
+        try:
+            return await self._exchange((line + "\n").encode())
+        except _Expired:
+            raise CommandTimeout(
+                f"no reply within {limit_s:g} s to {protocol.excerpt(line)!r}"
+            ) from None
+        finally:
+            self._deadline = None
 
     async def _exchange(self, data: bytes) -> Reply:
         if self._garbled:
             raise ProtocolViolation("an earlier reply was garbled; the session cannot go on")
-        if self._eof or self._transport.is_closing():
+        conn = self._conn
+        if self._eof or conn.is_closing():
             self._eof = self._hung_up = True
             raise CallerHungUp("AGI connection closed by Asterisk")
-        self._writer.write(data)
+        conn.write(data)
         self._owed += 1
-        if self._transport.get_write_buffer_size():
-            await self._writer.drain()  # only when the socket did not take it all at once
+        if conn.must_drain:
+            await conn.drain()  # only when the socket stopped taking bytes
         while self._owed > 1:
             await self._read_reply_lines()  # a late reply to an abandoned command
             self._owed -= 1
@@ -273,12 +311,12 @@ class AgiChannel:
 
     async def _read_line(self) -> str:
         try:
-            raw = await self._reader.readuntil(b"\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
+            raw = await self._conn.readline()
+        except ConnectionEnded:
             # EOF on the AGI socket: Asterisk is gone, and so is the call.
             self._eof = self._hung_up = True
             raise CallerHungUp("AGI connection closed by Asterisk") from None
-        except asyncio.LimitOverrunError:
+        except LineTooLong:
             self._garbled = True  # the rest of that line would be read as replies
             raise ProtocolViolation(f"reply line longer than {self._line_max} bytes") from None
         text, undecodable = protocol.decode_line(raw)
@@ -288,3 +326,49 @@ class AgiChannel:
                 "call %s: reply is not UTF-8: %r", self._uniqueid, protocol.excerpt(text)
             )
         return text
+
+    # --- one command at a time ----------------------------------------------------------
+
+    async def _take_turn(self) -> None:
+        """Wait until the channel is free, then hold it (``_pass_turn`` gives it back)."""
+        if not self._busy:
+            self._busy = True
+            return
+        turn = self._loop.create_future()
+        self._turns.append(turn)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._pass_turn()  # handed the channel just as we gave up: hand it on
+            raise
+
+    def _pass_turn(self) -> None:
+        while self._turns:
+            turn = self._turns.popleft()
+            if not turn.done():
+                turn.set_result(None)  # the channel stays busy: it changed hands
+                return
+        self._busy = False
+
+    # --- the watchdog -------------------------------------------------------------------
+
+    def _arm(self, limit_s: float) -> None:
+        deadline = self._loop.time() + limit_s
+        self._deadline = deadline
+        watchdog = self._watchdog
+        if watchdog is None or watchdog.when() > deadline:
+            if watchdog is not None:
+                watchdog.cancel()
+            self._watchdog = self._loop.call_at(deadline, self._on_watchdog)
+
+    def _on_watchdog(self) -> None:
+        self._watchdog = None
+        deadline = self._deadline
+        if deadline is None:
+            return  # no command in progress; the next one arms the watchdog again
+        if deadline > self._loop.time() + _DEADLINE_SLACK_S:
+            self._watchdog = self._loop.call_at(deadline, self._on_watchdog)
+            return
+        # If nothing is waiting, the reply is in and the command is about to return.
+        self._conn.interrupt(_Expired())

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from ivr.agi import protocol
 from ivr.agi.channel import AgiChannel
+from ivr.agi.connection import AgiConnection, ConnectionEnded, LineTooLong
 from ivr.channel import CallerHungUp, Channel
 from ivr.config import Settings
 
@@ -64,12 +65,12 @@ class AgiServer:
 
     async def start(self) -> None:
         settings = self._settings
-        self._server = await asyncio.start_server(
-            self._on_connect,
+        line_max = settings.agi_line_max_bytes
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: AgiConnection(line_max, self._on_connect),
             settings.agi_host,
             settings.agi_port,
             backlog=max(settings.agi_backlog, MIN_BACKLOG),
-            limit=settings.agi_line_max_bytes,
         )
         self._port = self._server.sockets[0].getsockname()[1]
         logger.info("FastAGI listening on %s:%d", settings.agi_host, self._port)
@@ -95,42 +96,43 @@ class AgiServer:
         await server.wait_closed()
         logger.info("FastAGI stopped")
 
-    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _on_connect(self, conn: AgiConnection) -> None:
         # A plain callback, so the task is registered before anything can run.
         self.calls_total += 1
-        task = asyncio.get_running_loop().create_task(self._session(reader, writer))
+        task = asyncio.get_running_loop().create_task(self._session(conn))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _session(self, conn: AgiConnection) -> None:
         overloaded = self.active_calls > self._settings.agi_max_calls
         try:
-            await self._converse(reader, writer, overloaded)
+            await self._converse(conn, overloaded)
         except Exception:
             # Never expected; logged so one broken session cannot go unnoticed.
             logger.exception("AGI session crashed")
         finally:
-            await _close(writer)
+            await conn.close(CLOSE_WAIT_S)
 
-    async def _converse(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, overloaded: bool
-    ) -> None:
-        env = await self._receive_environment(reader, writer.get_extra_info("peername"))
+    async def _converse(self, conn: AgiConnection, overloaded: bool) -> None:
+        env = await self._receive_environment(conn)
         if env is None:
             return
         uniqueid = env.get("uniqueid", "?")
         script = env.get("network_script")
         name, query = protocol.parse_script(script or "")
         args = {**query, **protocol.positional_args(env)}
-        channel = AgiChannel(reader, writer, self._settings, info=env, args=args)
-        flow = self._routes.get(name) if script is not None else None
-        if flow is None or overloaded:
-            self.calls_failed += 1
-            reason = "too many calls" if overloaded else f"no flow for script {script!r}"
-            logger.error("call %s: %s", uniqueid, reason)
-            await self._fallback(channel, uniqueid)
-            return
-        await self._run_flow(flow, channel, name, uniqueid)
+        channel = AgiChannel(conn, self._settings, info=env, args=args)
+        try:
+            flow = self._routes.get(name) if script is not None else None
+            if flow is None or overloaded:
+                self.calls_failed += 1
+                reason = "too many calls" if overloaded else f"no flow for script {script!r}"
+                logger.error("call %s: %s", uniqueid, reason)
+                await self._fallback(channel, uniqueid)
+                return
+            await self._run_flow(flow, channel, name, uniqueid)
+        finally:
+            channel.finish()
 
     async def _run_flow(self, flow: Flow, channel: AgiChannel, name: str, uniqueid: str) -> None:
         try:
@@ -152,19 +154,18 @@ class AgiServer:
         if await channel.send_to_fallback(context, wait_s):
             logger.info("call %s: sent to %s", uniqueid, context)
 
-    async def _receive_environment(
-        self, reader: asyncio.StreamReader, peer: object
-    ) -> dict[str, str] | None:
+    async def _receive_environment(self, conn: AgiConnection) -> dict[str, str] | None:
         """The environment as a mapping, or None when the session must be dropped."""
         try:
             async with asyncio.timeout(self._settings.agi_env_timeout_s):
-                lines, undecodable = await self._read_env_lines(reader)
+                lines, undecodable = await self._read_env_lines(conn)
         except TimeoutError:
             reason = f"no complete environment within {self._settings.agi_env_timeout_s:g} s"
         except _BadEnvironment as exc:
             reason = str(exc)
         else:
             return _checked_environment(lines, undecodable)
+        peer = conn.transport.get_extra_info("peername")
         if reason:
             self.bad_sessions += 1
             logger.warning("AGI connection from %s dropped: %s", peer, reason)
@@ -172,7 +173,7 @@ class AgiServer:
             logger.info("AGI connection from %s closed without a request", peer)
         return None
 
-    async def _read_env_lines(self, reader: asyncio.StreamReader) -> tuple[list[str], bool]:
+    async def _read_env_lines(self, conn: AgiConnection) -> tuple[list[str], bool]:
         """Lines up to the blank one, within the total size cap. Raises _BadEnvironment."""
         cap = self._settings.agi_env_max_bytes
         lines: list[str] = []
@@ -180,16 +181,16 @@ class AgiServer:
         undecodable = False
         while True:
             try:
-                raw = await reader.readuntil(b"\n")
-            except asyncio.IncompleteReadError as exc:
+                raw = await conn.readline()
+            except ConnectionEnded as exc:
+                if exc.error is not None:
+                    raise _BadEnvironment(f"connection error: {exc.error}") from None
                 if total == 0 and not exc.partial:
                     raise _BadEnvironment("") from None  # a probe, not a call
                 raise _BadEnvironment("closed before the end of the environment") from None
-            except asyncio.LimitOverrunError:
+            except LineTooLong:
                 raise _BadEnvironment("environment line too long") from None
-            except ConnectionError as exc:
-                raise _BadEnvironment(f"connection error: {exc}") from None
-            total += len(raw)
+            total += len(raw) + 1
             if total > cap:
                 raise _BadEnvironment(f"environment larger than {cap} bytes")
             text, bad = protocol.decode_line(raw)
@@ -212,16 +213,3 @@ def _checked_environment(lines: list[str], undecodable: bool) -> dict[str, str]:
             protocol.excerpt(env.malformed[0]),
         )
     return env.values
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    """Close the socket; abort it if the peer will not take our last bytes."""
-    writer.close()
-    try:
-        async with asyncio.timeout(CLOSE_WAIT_S):
-            await writer.wait_closed()
-    except (TimeoutError, OSError):
-        writer.transport.abort()
-    except asyncio.CancelledError:
-        writer.transport.abort()
-        raise

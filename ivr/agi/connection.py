@@ -1,0 +1,186 @@
+"""The byte side of one FastAGI connection: an asyncio protocol that frames lines.
+
+A FastAGI conversation is one short line each way per command, thousands of
+times a second on a busy controller. ``asyncio.StreamReader`` spends several
+calls, a buffer copy and a search per line; this protocol splits what arrives
+into lines once, as it arrives, and wakes the one coroutine waiting for them.
+It knows nothing of AGI: the server reads the environment through it and the
+channel its replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import cast
+
+
+class LineTooLong(Exception):
+    """A line ran past the limit: whatever follows it cannot be framed."""
+
+
+class ConnectionEnded(Exception):
+    """The peer closed (or reset) the connection before the line wanted arrived."""
+
+    def __init__(self, partial: bytes, error: Exception | None) -> None:
+        super().__init__(str(error) if error else "end of stream")
+        self.partial = partial  # the start of a line that never got its end
+        self.error = error  # the reset, when it was not a clean close
+
+
+class AgiConnection(asyncio.Protocol):
+    """Lines in (without their ``\\n``), bytes out, one waiting reader at a time."""
+
+    def __init__(self, line_max: int, on_open: Callable[[AgiConnection], None]) -> None:
+        self._line_max = line_max
+        # Complete lines nobody has read yet; past this much, stop reading the socket.
+        self._high_water = max(4 * line_max, 1 << 16)
+        self._on_open = on_open
+        self._transport: asyncio.Transport | None = None
+        self._lines: deque[bytes] = deque()
+        self._held = 0  # bytes in self._lines
+        self._partial = b""
+        self._overrun = False
+        self._ended = False  # EOF or connection lost: no more lines will come
+        self._error: Exception | None = None
+        self._lost: asyncio.Future[None] | None = None
+        self._read_paused = False
+        self._write_paused = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    # --- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        self._lost = asyncio.get_running_loop().create_future()
+        self._on_open(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._overrun:
+            return  # nothing after an unframed line can be trusted
+        if self._partial:
+            data = self._partial + data
+        line_max = self._line_max
+        start = 0
+        end = data.find(b"\n")
+        while end >= 0:
+            if end - start > line_max:
+                self._overflow()
+                break
+            self._lines.append(data[start:end])
+            self._held += end - start + 1
+            start = end + 1
+            end = data.find(b"\n", start)
+        else:
+            self._partial = data[start:] if start else data
+            if len(self._partial) > line_max:
+                self._overflow()
+        if self._held > self._high_water and not self._read_paused:
+            self._pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._ended = True
+        self._wake()
+        return True  # keep our side open: a last command may still be written
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended = True
+        self._error = exc
+        self._write_paused = False
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake()
+
+    # --- for the server and the channel ------------------------------------------------
+
+    @property
+    def transport(self) -> asyncio.Transport:
+        assert self._transport is not None
+        return self._transport
+
+    async def readline(self) -> bytes:
+        """The next line without its ``\\n``; raises LineTooLong or ConnectionEnded."""
+        lines = self._lines
+        while not lines:
+            if self._overrun:
+                raise LineTooLong(f"a line longer than {self._line_max} bytes")
+            if self._ended:
+                raise ConnectionEnded(self._partial, self._error)
+            await self._wait()
+        line = lines.popleft()
+        self._held -= len(line) + 1
+        if self._read_paused and self._held <= self._high_water // 2:
+            self._read_paused = False
+            self.transport.resume_reading()
+        return line
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    @property
+    def must_drain(self) -> bool:
+        """True when the socket stopped taking bytes: call ``drain()`` before writing more."""
+        return self._write_paused
+
+    async def drain(self) -> None:
+        while self._write_paused and not self._ended:
+            await self._wait()
+
+    def is_closing(self) -> bool:
+        return self._transport is None or self._transport.is_closing()
+
+    def interrupt(self, exc: Exception) -> bool:
+        """Make the pending ``readline()`` or ``drain()`` raise ``exc``; False if none waits."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return False
+        waiter.set_exception(exc)
+        return True
+
+    async def close(self, wait_s: float) -> None:
+        """Close the socket; abort it if the peer will not take our last bytes in time."""
+        transport = self.transport
+        transport.close()
+        assert self._lost is not None
+        try:
+            async with asyncio.timeout(wait_s):
+                await asyncio.shield(self._lost)
+        except TimeoutError:
+            transport.abort()
+        except asyncio.CancelledError:
+            transport.abort()
+            raise
+
+    # --- inside --------------------------------------------------------------------------
+
+    async def _wait(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _overflow(self) -> None:
+        self._overrun = True
+        self._partial = b""
+        self._pause_reading()
+
+    def _pause_reading(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._read_paused = True
+            self._transport.pause_reading()
