@@ -3,21 +3,24 @@
 It behaves as ASTERISK.md (our notes on Asterisk 22 on the wire) says: the ``agi_*``
 environment block, one reply line per command, ``200 result=-1`` when the
 caller hangs up, the asynchronous bare ``HANGUP`` line, 511 on a dead channel,
-510/520 for unknown commands and bad arguments. It is cheap on purpose (one
-coroutine per call, no threads, no sleeps) because soak tests and benchmarks
-place thousands of calls.
+510/520 for unknown commands and bad arguments. It is cheap on purpose because
+soak tests and benchmarks place thousands of calls: a call is an asyncio
+protocol that answers each command as its line arrives, with no task, no sleep
+and no buffer copy per command. Only RECORD FILE waits, like Asterisk does, for
+its file to be written, in a worker thread so that a slow disk holds up that
+call and not every other.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from ivr import variables
 from ivr.testing.agi_wire import (
@@ -42,6 +45,7 @@ PLAYED_TO_END = 8000  # endpos of a prompt heard to its end: one second of audio
 CUT_SHORT = 1600  # endpos where a key or a hang-up stopped a prompt
 CHANNEL_UP = 6
 GET_DATA_NO_LIMIT = 1024  # what Asterisk uses when GET DATA names no digit count
+COMMAND_MAX_BYTES = 1 << 16  # a longer command line is a protocol error
 
 _call_numbers = itertools.count()
 
@@ -132,7 +136,24 @@ async def place_call(host: str, port: int, script: CallScript) -> CallResult:
     return call.result
 
 
-_Handler = Callable[["_Call", list[str], bool], str]
+@dataclass(frozen=True, slots=True)
+class _Recording:
+    """RECORD FILE's audio: written to disk first, then ``reply(written)`` answers it."""
+
+    target: Path
+    audio: bytes
+    reply: Callable[[bool], str]
+
+
+@dataclass(frozen=True, slots=True)
+class _LateAnswer:
+    """The lines answering a RECORD FILE, once its file is written (or failed to be)."""
+
+    recording: _Recording
+    lines: Callable[[bool], list[str]]
+
+
+_Handler = Callable[["_Call", list[str], bool], "str | _Recording"]
 
 
 class _Call:
@@ -160,62 +181,46 @@ class _Call:
     # -- the conversation ------------------------------------------------------------
 
     async def run(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.open_connection(host, port)
+            transport, wire = await loop.create_connection(
+                lambda: _Wire(self, self._environment(host, port)), host, port
+            )
         except OSError as exc:
             self.result.error = f"cannot connect to {host}:{port}: {exc}"
             return
         try:
-            await self._converse(reader, writer, host, port)
-        except ConnectionError:
-            self.result.closed_by_server = True  # a reset is the server closing, abruptly
+            await wire.over  # the conversation; then our side closes
+            transport.close()
+            await wire.lost
         except asyncio.CancelledError:
             # The safety timeout (or the test) gave up: drop the socket without a goodbye.
-            writer.transport.abort()
+            transport.abort()
             raise
-        writer.close()
-        with contextlib.suppress(ConnectionError):  # the server may have left first
-            await writer.wait_closed()
 
-    async def _converse(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int
-    ) -> None:
-        result = self.result
-        await self._send(writer, self._environment(host, port))
-        while True:
-            replied_at = time.perf_counter()
-            try:
-                raw = await reader.readline()
-            except ValueError:  # how StreamReader says a line overran its buffer
-                result.error = "protocol error: a command line longer than 64 KiB"
-                return
-            if not raw.endswith(b"\n"):
-                result.closed_by_server = True
-                if raw:
-                    result.error = f"the server closed in the middle of a line: {raw!r}"
-                if self.dead:
-                    # Asterisk's goodbye to a script that closes on a dead channel.
-                    await self._send(writer, [ASYNC_HANGUP])
-                return
-            result.command_latencies.append(time.perf_counter() - replied_at)
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            result.transcript.append(("<-", line))
-            result.commands.append(line)
-            lines = [ASYNC_HANGUP] if self.hangup_line_pending else []
-            self.hangup_line_pending = False
-            lines.extend(self._reply(line))
-            if self.hangup_line_due:
-                self.hangup_line_due = False
-                if self.script.hangup_line == "after_reply":
-                    lines.append(ASYNC_HANGUP)
-                else:
-                    self.hangup_line_pending = True
-            await self._send(writer, lines)
+    def heard(self, line: str) -> list[str] | _LateAnswer:
+        """The lines that answer one command line (the late HANGUP rules included)."""
+        self.result.transcript.append(("<-", line))
+        self.result.commands.append(line)
+        before = [ASYNC_HANGUP] if self.hangup_line_pending else []
+        self.hangup_line_pending = False
+        reply = self._reply(line)
+        if isinstance(reply, _Recording):
+            recording = reply
+            return _LateAnswer(
+                recording, lambda written: self._answer(before, [recording.reply(written)])
+            )
+        return self._answer(before, reply)
 
-    async def _send(self, writer: asyncio.StreamWriter, lines: list[str]) -> None:
-        self.result.transcript.extend(("->", line) for line in lines)
-        writer.write("".join(f"{line}\n" for line in lines).encode())
-        await writer.drain()
+    def _answer(self, before: list[str], reply: list[str]) -> list[str]:
+        lines = before + reply
+        if self.hangup_line_due:
+            self.hangup_line_due = False
+            if self.script.hangup_line == "after_reply":
+                lines.append(ASYNC_HANGUP)
+            else:
+                self.hangup_line_pending = True
+        return lines
 
     def _environment(self, host: str, port: int) -> list[str]:
         script = self.script
@@ -232,19 +237,18 @@ class _Call:
             extra=script.extra_env,
         )
 
-    def _reply(self, line: str) -> list[str]:
-        words = split_agi_args(line)
-        name = command_name(words, _KNOWN)
+    def _reply(self, line: str) -> list[str] | _Recording:
+        name, args = _parse_command(line)
         if name is None:
             return [UNKNOWN_COMMAND]
         handler = _HANDLERS[name]
         if self.dead and name not in _WORK_WHEN_DEAD:
             return [DEAD_CHANNEL]
-        args = words[len(name.split()) :]
         try:
-            return [handler(self, args, self._hangs_up_now(name))]
+            reply = handler(self, list(args), self._hangs_up_now(name))
         except BadSyntax:
             return usage_reply(name)
+        return reply if isinstance(reply, _Recording) else [reply]
 
     # -- the caller ------------------------------------------------------------------
 
@@ -315,7 +319,7 @@ class _Call:
         key = self._next_keys()[:1]
         return f"200 result={ord(key) if key else 0}"
 
-    def record_file(self, args: list[str], hangs_up: bool) -> str:
+    def record_file(self, args: list[str], hangs_up: bool) -> str | _Recording:
         # Options after the timeout ([offset] [BEEP] [s=N]) are accepted as Asterisk does.
         if len(args) < 4:
             raise BadSyntax
@@ -328,20 +332,22 @@ class _Call:
         target = Path(f"{path}.{file_format}")
         if file_format != "wav":
             return "200 result=-1 (writefile)"  # the only format this fake can write
-        try:
-            write_wav(target, audio)
-        except OSError:
-            # Asterisk creates no folders: a missing one fails before any audio
-            # flows, so the caller has not hung up yet; that happens at a later command.
-            return "200 result=-1 (writefile)"
-        self.result.recordings.append(target)
-        samples = len(audio) // SAMPLE_WIDTH
-        if hangs_up:
-            return self._caller_hangs_up(f"200 result=-1 (hangup) endpos={samples}")
-        key = "#" if "#" in escape_digits else escape_digits[:1]
-        if self.script.record_end == "dtmf" and key:
-            return f"200 result={ord(key)} (dtmf) endpos={samples}"
-        return f"200 result=0 (timeout) endpos={samples}"
+
+        def reply(written: bool) -> str:
+            if not written:
+                # Asterisk creates no folders: a missing one fails before any audio
+                # flows, so the caller has not hung up yet; that happens at a later command.
+                return "200 result=-1 (writefile)"
+            self.result.recordings.append(target)
+            samples = len(audio) // SAMPLE_WIDTH
+            if hangs_up:
+                return self._caller_hangs_up(f"200 result=-1 (hangup) endpos={samples}")
+            key = "#" if "#" in escape_digits else escape_digits[:1]
+            if self.script.record_end == "dtmf" and key:
+                return f"200 result={ord(key)} (dtmf) endpos={samples}"
+            return f"200 result=0 (timeout) endpos={samples}"
+
+        return _Recording(target, audio, reply)
 
     def get_variable(self, args: list[str], hangs_up: bool) -> str:
         if len(args) != 1:
@@ -430,3 +436,142 @@ _KNOWN = frozenset(_HANDLERS)
 # ASTERISK.md: after a hang-up only GET VARIABLE and VERBOSE still answer 200.
 # NOOP touches no channel either, and res_agi lets it through too.
 _WORK_WHEN_DEAD = frozenset({"GET VARIABLE", "VERBOSE", "NOOP"})
+
+
+def _parse_command(line: str) -> tuple[str | None, tuple[str, ...]]:
+    """A command line → (its command name, or None if unknown; its arguments)."""
+    parsed = _PARSED.get(line)
+    if parsed is None:
+        words = split_agi_args(line)
+        name = command_name(words, _KNOWN)
+        parsed = (name, tuple(words[len(name.split()) :]) if name else ())
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[line] = parsed
+    return parsed
+
+
+# Thousands of calls send the same few hundred lines: each is split only once.
+_PARSED: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+_PARSED_MAX = 4096
+
+
+def _write_recording(target: Path, audio: bytes) -> bool:
+    try:
+        write_wav(target, audio)
+    except OSError:
+        return False
+    return True
+
+
+class _Wire(asyncio.Protocol):
+    """One call's socket: frames the server's lines and writes the call's answers.
+
+    ``command_latencies`` are taken here, as each line arrives, so they count
+    the server's time and not how long this process took to get to the line.
+    """
+
+    def __init__(self, call: _Call, environment: list[str]) -> None:
+        self.call = call
+        self.environment = environment
+        loop = asyncio.get_running_loop()
+        self.over: asyncio.Future[None] = loop.create_future()
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self.partial = b""
+        self.recording = False  # a RECORD FILE is being written: later lines wait
+        self.eof = False  # the server closed its side
+        self.waiting: deque[bytes] = deque()
+        self.replied_at = 0.0
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self._send(self.environment)
+
+    def data_received(self, data: bytes) -> None:
+        if self.over.done():
+            return
+        arrived = time.perf_counter()
+        if self.partial:
+            data = self.partial + data
+        start = 0
+        end = data.find(b"\n")
+        while end >= 0:
+            if end - start > COMMAND_MAX_BYTES:
+                self._end(error="protocol error: a command line longer than 64 KiB")
+                return
+            self._command(data[start:end], arrived)
+            start = end + 1
+            end = data.find(b"\n", start)
+        self.partial = data[start:] if start else data
+        if len(self.partial) > COMMAND_MAX_BYTES:
+            self._end(error="protocol error: a command line longer than 64 KiB")
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        if not self.recording:
+            self._server_left()
+        return True  # our goodbye may still go out
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.over.done():
+            self.call.result.closed_by_server = True  # a reset is the server closing, abruptly
+            self._end()
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    # -- the conversation ----------------------------------------------------------------
+
+    def _command(self, raw: bytes, arrived: float) -> None:
+        if self.over.done():
+            return
+        if self.recording:
+            self.waiting.append(raw)
+            return
+        self.call.result.command_latencies.append(arrived - self.replied_at)
+        answer = self.call.heard(raw.decode("utf-8", "replace").rstrip("\r"))
+        if isinstance(answer, _LateAnswer):
+            self.recording = True
+            recording = answer.recording
+            future = asyncio.get_running_loop().run_in_executor(
+                None, _write_recording, recording.target, recording.audio
+            )
+            future.add_done_callback(lambda done: self._recorded(answer, done))
+            return
+        self._send(answer)
+
+    def _recorded(self, answer: _LateAnswer, done: asyncio.Future[bool]) -> None:
+        self.recording = False
+        if self.over.done():
+            return  # the call ended while the file was written
+        written = not done.cancelled() and done.exception() is None and done.result()
+        self._send(answer.lines(written))
+        while self.waiting and not self.recording and not self.over.done():
+            self._command(self.waiting.popleft(), time.perf_counter())
+        if self.eof and not self.recording and not self.over.done():
+            self._server_left()
+
+    def _server_left(self) -> None:
+        """The server closed its side: a partial line is an error, a dead channel says HANGUP."""
+        result = self.call.result
+        result.closed_by_server = True
+        if self.partial:
+            result.error = f"the server closed in the middle of a line: {self.partial!r}"
+        if self.call.dead:
+            # Asterisk's goodbye to a script that closes on a dead channel.
+            self._send([ASYNC_HANGUP])
+        self._end()
+
+    def _send(self, lines: list[str]) -> None:
+        self.call.result.transcript.extend(("->", line) for line in lines)
+        assert self.transport is not None
+        self.transport.write("".join(f"{line}\n" for line in lines).encode())
+        self.replied_at = time.perf_counter()
+
+    def _end(self, error: str | None = None) -> None:
+        if error is not None:
+            self.call.result.error = error
+        if not self.over.done():
+            self.over.set_result(None)
