@@ -15,6 +15,7 @@ from ivr.app import Services, services
 from ivr.config import Settings
 from ivr.flows import routes
 from ivr.flows.deps import NewReport
+from ivr.store import clip_views as views
 from ivr.store import transcripts as queue
 from tests.e2e import Line
 
@@ -77,7 +78,7 @@ async def settled(svc: Services, report: int, kinds: tuple[str, ...] = queue.KIN
     """Wait until the report's jobs of ``kinds`` are done or failed; {kind: job}."""
     async with asyncio.timeout(wait_s):
         while True:
-            jobs = {j["kind"]: j for j in await queue.jobs_of(svc.db, report)}
+            jobs = {j["kind"]: j for j in await views.jobs_of(svc.db, report)}
             if set(kinds) <= set(jobs) and all(
                 jobs[k]["state"] in ("done", "failed") for k in kinds
             ):

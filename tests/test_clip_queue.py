@@ -6,6 +6,7 @@ service tests run real worker processes (killed, hung, fed a corrupt file).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -19,6 +20,7 @@ import pytest
 from ivr.app import Services, services
 from ivr.clips.service import ClipService, jobs_config, transcription_off_reason
 from ivr.config import Settings
+from ivr.store import clip_views as views
 from ivr.store import transcripts as queue
 from tests.clips_support import (
     FIXTURES,
@@ -39,9 +41,9 @@ SPEECH = FIXTURES / "ko_fire_danger.wav"
 
 async def test_ending_the_call_queues_its_clip_in_the_same_transaction(svc: Services) -> None:
     report = await report_with_clip(svc, SPEECH, end_call=False)
-    assert await queue.jobs_of(svc.db, report) == []  # the caller may still record again
+    assert await views.jobs_of(svc.db, report) == []  # the caller may still record again
     await svc.reports.close_call(report, complete=True, outcome="completed", last_step="readback")
-    jobs = await queue.jobs_of(svc.db, report)
+    jobs = await views.jobs_of(svc.db, report)
     assert [(j["kind"], j["state"], j["attempts"]) for j in jobs] == [
         ("audio", "queued", 0), ("transcribe", "queued", 0)
     ]
@@ -53,7 +55,7 @@ async def test_a_clip_attached_after_the_call_ended_is_queued_too(svc: Services)
     report = await report_with_clip(svc, SPEECH)
     await svc.db.write(lambda conn: conn.execute("DELETE FROM clip_jobs"))
     await svc.reports.close_call(report, complete=True, outcome="completed", last_step="x")
-    assert len(await queue.jobs_of(svc.db, report)) == 2
+    assert len(await views.jobs_of(svc.db, report)) == 2
 
 
 async def test_the_sweep_queues_clips_of_a_call_that_never_ended(svc: Services) -> None:
@@ -61,7 +63,7 @@ async def test_the_sweep_queues_clips_of_a_call_that_never_ended(svc: Services) 
     assert await queue.sweep_unqueued(svc.db, datetime.now(UTC), timedelta(hours=1)) == 0
     later = datetime.now(UTC) + timedelta(hours=2)
     assert await queue.sweep_unqueued(svc.db, later, timedelta(hours=1)) == 1
-    assert len(await queue.jobs_of(svc.db, report)) == 2
+    assert len(await views.jobs_of(svc.db, report)) == 2
     assert await queue.sweep_unqueued(svc.db, later, timedelta(hours=1)) == 0
 
 
@@ -93,7 +95,7 @@ async def test_an_expired_lease_goes_back_to_the_queue_then_fails_after_max_trie
         assert {j.attempts for j in jobs} == {attempt}
         now += timedelta(seconds=61)
     assert await claim(svc, now, max_tries=2) == []
-    jobs = await queue.jobs_of(svc.db, report)
+    jobs = await views.jobs_of(svc.db, report)
     assert {j["state"] for j in jobs} == {"failed"}
     assert "lease of dead-2 expired" in jobs[0]["error"]
     kinds = await kinds_of_events(svc, report)
@@ -105,7 +107,7 @@ async def test_a_permanent_failure_is_not_retried(svc: Services) -> None:
     report = await report_with_clip(svc, SPEECH)
     (job,) = await claim(svc, T0, limit=1)
     assert await queue.fail(svc.db, job, "not audio", permanent=True, max_tries=3, now=T0)
-    (row, _) = await queue.jobs_of(svc.db, report)
+    (row, _) = await views.jobs_of(svc.db, report)
     assert row["state"] == "failed" and row["error"] == "not audio"
 
 
@@ -113,7 +115,7 @@ async def test_a_transient_failure_is_retried(svc: Services) -> None:
     report = await report_with_clip(svc, SPEECH)
     (job,) = await claim(svc, T0, limit=1)
     assert not await queue.fail(svc.db, job, "oops", permanent=False, max_tries=3, now=T0)
-    (row, _) = await queue.jobs_of(svc.db, report)
+    (row, _) = await views.jobs_of(svc.db, report)
     assert row["state"] == "queued" and row["attempts"] == 1 and row["error"] == "oops"
 
 
@@ -121,14 +123,14 @@ async def test_a_clean_shutdown_gives_jobs_back_without_counting_a_try(svc: Serv
     report = await report_with_clip(svc, SPEECH)
     await claim(svc, T0, owner="me")
     assert await queue.release_owner(svc.db, "me", T0) == 2
-    rows = await queue.jobs_of(svc.db, report)
+    rows = await views.jobs_of(svc.db, report)
     assert [(r["state"], r["attempts"]) for r in rows] == [("queued", 0), ("queued", 0)]
 
 
 async def test_queue_counts(svc: Services) -> None:
     await report_with_clip(svc, SPEECH)
     await claim(svc, T0, limit=1)
-    assert await queue.queue_counts(svc.db) == {
+    assert await views.queue_counts(svc.db) == {
         "audio": {"running": 1}, "transcribe": {"queued": 1}
     }
 
@@ -154,7 +156,7 @@ async def test_without_a_model_transcription_is_off_and_nothing_fails(
     jobs = await settled(audio_only, report, kinds=("audio",))
     assert jobs["audio"]["state"] == "done"
     assert jobs["transcribe"]["state"] == "queued"  # waits for a model; not failed
-    assert (await queue.audio_of(audio_only.db, report))[0]["playback_path"]
+    assert (await views.audio_of(audio_only.db, report))[0]["playback_path"]
 
 
 async def test_a_hung_job_is_killed_at_its_deadline_and_fails_after_its_tries(
@@ -201,7 +203,7 @@ async def test_a_worker_killed_mid_job_loses_nothing(settings: Settings, tmp_pat
         report = await report_with_clip(svc, SPEECH)
 
         async def transcribing() -> bool:  # the job has started: the worker loads the model
-            jobs = await queue.jobs_of(svc.db, report)
+            jobs = await views.jobs_of(svc.db, report)
             return bool(service.pool.busy_pids()) and any(
                 j["kind"] == "transcribe" and j["state"] == "running" for j in jobs
             )
@@ -215,7 +217,7 @@ async def test_a_worker_killed_mid_job_loses_nothing(settings: Settings, tmp_pat
                    if e["kind"] == "clip.transcription_retry"]
         assert retries == [{"clip": 1, "attempts": 1,
                             "reason": "the worker process died mid-job (exit code -9)"}]
-        (transcript,) = await queue.transcripts_of(svc.db, report, low_below=0.6)
+        (transcript,) = await views.transcripts_of(svc.db, report, low_below=0.6)
         assert transcript["text"] == "화재 위험"
 
 
@@ -250,7 +252,27 @@ async def test_stopping_mid_job_hands_the_job_back(settings: Settings, tmp_path:
 
         await until(busy)
         await service.stop()
-        jobs = await queue.jobs_of(svc.db, report)
+        jobs = await views.jobs_of(svc.db, report)
         assert {j["state"] for j in jobs} <= {"queued", "done"}
         assert all(j["attempts"] == 0 for j in jobs if j["state"] == "queued")
         assert any(j["state"] == "queued" for j in jobs)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_stopping_leaves_no_worker_process_and_no_task(settings: Settings) -> None:
+    baseline = len(asyncio.all_tasks())
+    started: list[int] = []
+    for _ in range(3):
+        async with services(settings, clip_jobs=True) as svc:
+            assert svc.clip_jobs is not None
+            started += svc.clip_jobs.pool.pids()
+    assert len(started) == 3
+    assert not [pid for pid in started if alive(pid)]  # exited and reaped (no zombie)
+    assert len(asyncio.all_tasks()) == baseline

@@ -20,6 +20,7 @@ from ivr.domain.incidents import ConfigError
 from ivr.domain.reports import ReportState
 from ivr.domain.retention import CLOSED_STATES, RetentionRule, parse_rules, purge_allowed
 from ivr.domain.transcripts import Transcript, Word
+from ivr.store import clip_views as views
 from ivr.store import retention as store
 from ivr.store import transcripts as queue
 from ivr.store.casework import Casework
@@ -145,7 +146,7 @@ async def test_the_purge_removes_only_what_the_rules_allow(svc: Services) -> Non
     history = await svc.reports.history(old_noise)
     (event,) = [e for e in history if e["kind"] == "clip.purged"]
     assert json.loads(event["data"])["rule"] == "noise" and event["actor"] == "system"
-    (facts,) = await queue.audio_of(svc.db, old_noise)
+    (facts,) = await views.audio_of(svc.db, old_noise)
     assert facts["playback_path"] is None and facts["waveform"] == []
     assert facts["purged_at"] is not None and facts["duration_s"] == 3.648
     assert "clip.purged" not in await kinds_of_events(svc, held_noise)
@@ -192,7 +193,7 @@ async def test_a_rule_may_remove_the_transcript_with_the_audio(svc: Services) ->
     await queue.finish_transcript(svc.db, jobs[0], text, NOW)
     rules = (dataclasses.replace(RULES[0], purge_transcript=True),)
     await purge(svc.db, svc.vault.root, rules, LATER)
-    assert await queue.transcripts_of(svc.db, report, low_below=0.6) == []
+    assert await views.transcripts_of(svc.db, report, low_below=0.6) == []
     assert await svc.db.fetchall(
         "SELECT 1 FROM report_text WHERE report_text MATCH ?", ("나무",)) == []
 

@@ -27,7 +27,7 @@ from ivr.domain.transcripts import (
     keywords_for,
     raised_priority,
 )
-from ivr.store import transcripts as queue
+from ivr.store import clip_views as views
 from tests.clips_support import (
     FIXTURES,
     GRAMMAR,
@@ -194,7 +194,7 @@ async def test_a_call_is_transcribed_flagged_and_searchable(
         assert {j["state"] for j in jobs.values()} == {"done"}
         (row,) = await svc.reports.listing()
         assert row["type"] == "robbery" and row["priority"] == 1  # raised from 2
-        (transcript,) = await queue.transcripts_of(svc.db, report, low_below=0.6)
+        (transcript,) = await views.transcripts_of(svc.db, report, low_below=0.6)
         assert transcript["text"] == "화재 위험" and transcript["keywords"] == ["화재"]
         assert transcript["model"] == str(korean_model()) and transcript["language"] == "es"
         flagged = await svc.db.fetchone("SELECT flagged FROM reports WHERE id = ?", (report,))
@@ -206,7 +206,7 @@ async def test_a_call_is_transcribed_flagged_and_searchable(
         kinds = [e["kind"] for e in await svc.reports.history(report)]
         assert kinds.index("call.ended") < kinds.index("clip.transcribed")
         assert kinds.index("clip.transcribed") < kinds.index("report.keyword_alert")
-        (facts,) = await queue.audio_of(svc.db, report)
+        (facts,) = await views.audio_of(svc.db, report)
         assert facts["duration_s"] == 3.755 and facts["waveform"]
         assert (svc.vault.root / facts["playback_path"]).is_file()
         original = svc.vault.path_of(facts["original_path"])
@@ -240,7 +240,7 @@ async def test_the_event_loop_never_stalls_while_four_clips_are_transcribed(
         done.set()
         await beat
         for report, name in reports.items():
-            (transcript,) = await queue.transcripts_of(svc.db, report, low_below=0.6)
+            (transcript,) = await views.transcripts_of(svc.db, report, low_below=0.6)
             assert transcript["text"] == SPOKEN[name]
     worst_stall = max(gaps) - HEARTBEAT_S
     assert len(gaps) > 100

@@ -48,7 +48,7 @@ async def transcribe(settings: Settings, args: argparse.Namespace) -> int:
     low = settings.transcript_low_confidence
     if args.json:
         out = asdict(result)
-        # The same shape as ivr.store.transcripts.transcripts_of gives the console.
+        # The same shape as ivr.store.clip_views.transcripts_of gives the console.
         out["words"] = [{"word": w.text, "conf": w.conf, "start": w.start, "end": w.end,
                          "low": w.low(low)} for w in result.words]
         out["confidence"] = result.confidence
