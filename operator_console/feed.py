@@ -58,8 +58,11 @@ class EventFeed:
 
     async def _watch(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # lands as the kick fires (publish() just before stop()), and this loop never ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), POLL_S)
+                async with asyncio.timeout(POLL_S):
+                    await self._kick.wait()
             self._kick.clear()
             try:
                 newest = await self.queries.last_event_id()

@@ -61,8 +61,8 @@
       rows.forEach((r) => { if (!before.has(r.dataset.id)) r.classList.add("new"); });
       const keep = rows.find((r) => r.dataset.id === selected);
       select(keep || rows[0], false);
-      const count = document.getElementById("open-count");
-      if (count) count.firstChild.textContent = `${rows.length} `;
+      const count = document.getElementById("open-number");
+      if (count) count.textContent = String(rows.length);
     }
   }
   async function refreshReport() {
@@ -70,11 +70,15 @@
     const id = body.dataset.report;
     if (part && id) {
       const focused = document.activeElement && document.activeElement.id;
-      const note = document.getElementById("note");
-      const draft = note ? note.value : "";
+      // Whatever the operator is typing (unit, note, duplicate of) survives the refresh.
+      const fields = "input:not([type=hidden]), textarea";
+      const key = (el) => `${el.form ? el.form.id : ""}/${el.name}`;
+      const drafts = new Map();
+      part.querySelectorAll(fields).forEach((el) => { if (el.value) drafts.set(key(el), el.value); });
       await fetchInto(`/reports/${id}/live`, part);
-      const n = document.getElementById("note");
-      if (n && draft) n.value = draft;
+      part.querySelectorAll(fields).forEach((el) => {
+        if (drafts.has(key(el))) el.value = drafts.get(key(el));
+      });
       if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
       bindForms();
     }
@@ -149,11 +153,13 @@
   function typing(el) {
     return el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
   }
-  function pressState(state, focusId) {
+  function pressState(e, state, focusId) {
     const btn = document.querySelector(`#state-form button[data-state="${state}"]`);
     if (!btn) return;
-    if (focusId && document.getElementById(focusId) && !document.getElementById(focusId).value) {
-      document.getElementById(focusId).focus();
+    const field = focusId && document.getElementById(focusId);
+    if (field && !field.value) {
+      e.preventDefault();  // the key moves the focus; it is not typed into the field
+      field.focus();
       return;
     }
     btn.click();
@@ -181,14 +187,15 @@
         break;
       case " ": {
         const player = document.getElementById("player");
+        if (e.target.tagName === "AUDIO") break;  // its own controls take Space; not twice
         if (player) { e.preventDefault(); if (player.paused) player.play(); else player.pause(); }
         break;
       }
       case "c": { const b = document.getElementById("callback-button"); if (b) b.click(); break; }
-      case "a": pressState("acknowledged"); break;
-      case "d": pressState("dispatched", "unit"); break;
-      case "s": pressState("on_scene"); break;
-      case "r": pressState("resolved"); break;
+      case "a": pressState(e, "acknowledged"); break;
+      case "d": pressState(e, "dispatched", "unit"); break;
+      case "s": pressState(e, "on_scene"); break;
+      case "r": pressState(e, "resolved"); break;
       case "n": { const n = document.getElementById("note"); if (n) { e.preventDefault(); n.focus(); } break; }
       case "/": e.preventDefault(); location.href = "/reports"; break;
       default: break;
