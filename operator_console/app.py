@@ -50,8 +50,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     """Bad requests get a 4xx with a message; nothing leaks a traceback."""
     try:
         return await handler(request)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.status == 413:
+            raise
+        return _message(request, exc.status, exc.text or exc.reason)
     except (CaseError, ValueError) as exc:
         return _message(request, 400, str(exc))
     except (NotFound, LookupError):
@@ -65,6 +67,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 def _message(request: web.Request, status: int, text: str) -> web.Response:
+    """An error as a page for a person, as JSON for the console's scripts and tools."""
     if "text/html" in request.headers.get("Accept", "") and request.get(SESSION_KEY):
         return page(request, "message.html", status=status, message=text)
     return web.json_response({"error": text}, status=status)
