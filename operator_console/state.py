@@ -26,7 +26,6 @@ class Console:
     queries: ConsoleQueries
     feed: EventFeed
     ami: Any = None  # ivr.ami.link.AmiLink when callbacks are configured
-    transcription_on: bool = False
     login_failures: dict[str, list[float]] = field(default_factory=dict)  # by client address
 
 

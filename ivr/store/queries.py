@@ -113,7 +113,8 @@ class ConsoleQueries:
     async def report(self, report: int) -> dict[str, Any] | None:
         row = await self.db.fetchone(
             f"SELECT {_COLUMNS}, r.lat, r.lon, r.location_source, r.language, r.caller_source,"
-            " r.duplicate_of, r.entered_by, r.first_action_at"
+            " r.duplicate_of, r.entered_by, r.first_action_at, r.legal_hold,"
+            " r.clips_released_at, r.clips_released_by"
             " FROM reports r WHERE r.id = ?",
             (report,),
         )
@@ -121,7 +122,7 @@ class ConsoleQueries:
 
     async def clips(self, report: int) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(
-            "SELECT id, take, path, seconds, bytes, partial, created_at FROM clips"
+            "SELECT id, take, path, seconds, bytes, partial, created_at, purged_at FROM clips"
             " WHERE report_id = ? ORDER BY take",
             (report,),
         )
@@ -130,11 +131,13 @@ class ConsoleQueries:
     async def clip(self, report: int, clip_id: int | None) -> sqlite3.Row | None:
         if clip_id is None:
             return await self.db.fetchone(
-                "SELECT id, path, bytes FROM clips WHERE report_id = ? ORDER BY take DESC LIMIT 1",
+                "SELECT id, path, bytes, purged_at FROM clips WHERE report_id = ?"
+                " ORDER BY take DESC LIMIT 1",
                 (report,),
             )
         return await self.db.fetchone(
-            "SELECT id, path, bytes FROM clips WHERE report_id = ? AND id = ?", (report, clip_id)
+            "SELECT id, path, bytes, purged_at FROM clips WHERE report_id = ? AND id = ?",
+            (report, clip_id),
         )
 
     async def history(self, report: int) -> list[dict[str, Any]]:
@@ -161,18 +164,6 @@ class ConsoleQueries:
             (caller, exclude, limit),
         )
         return [dict(r) for r in rows]
-
-    async def transcript(self, report: int) -> dict[str, Any] | None:
-        """The newest transcript of the report's clips, when transcription has run."""
-        try:
-            row = await self.db.fetchone(
-                "SELECT t.* FROM transcripts t JOIN clips c ON c.id = t.clip_id"
-                " WHERE c.report_id = ? ORDER BY c.take DESC LIMIT 1",
-                (report,),
-            )
-        except sqlite3.OperationalError:  # no transcription tables in this database
-            return None
-        return dict(row) if row else None
 
     async def events_after(self, last_id: int, limit: int = 500) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(

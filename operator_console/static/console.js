@@ -136,6 +136,27 @@
   }
   bindForms();
 
+  // ---- waveform overviews: progress follows the player; a click seeks -------------------
+  document.querySelectorAll("svg.wave[data-player]").forEach((svg) => {
+    const player = document.getElementById(svg.dataset.player);
+    const played = svg.querySelector("rect.played");
+    const width = svg.viewBox.baseVal.width;
+    if (!player || !played) return;
+    const draw = () => {
+      const d = player.duration;
+      played.setAttribute("width", d > 0 ? String((player.currentTime / d) * width) : "0");
+    };
+    player.addEventListener("timeupdate", draw);
+    player.addEventListener("seeked", draw);
+    svg.addEventListener("click", (e) => {
+      const box = svg.getBoundingClientRect();
+      const share = Math.min(1, Math.max(0, (e.clientX - box.left) / box.width));
+      const seek = () => { if (player.duration > 0) player.currentTime = share * player.duration; };
+      if (player.readyState >= 1) seek();
+      else { player.addEventListener("loadedmetadata", seek, { once: true }); player.play(); }
+    });
+  });
+
   // ---- keyboard ------------------------------------------------------------------------
   function rows() { return [...document.querySelectorAll("#queue-rows tr[data-id]")]; }
   function current() { return document.querySelector("#queue-rows tr.selected"); }

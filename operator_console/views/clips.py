@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 _FROM_START = re.compile(r"^bytes=0-\d*$")
 
 
-def _clip_file(root: Path, stored: str) -> Path | None:
+def clip_file(root: Path, stored: str) -> Path | None:
     """The stored path under the voiceclips folder, or None if it would leave it."""
     try:
         full = (root / stored).resolve(strict=True)
@@ -31,6 +31,14 @@ def _clip_file(root: Path, stored: str) -> Path | None:
     except (OSError, ValueError, RuntimeError):
         return None
     return full if full.is_file() else None
+
+
+async def record_listen_if_start(request: web.Request, report: int, clip_id: int) -> None:
+    """A playback starts with no Range or one from byte 0; seeks are not new listens."""
+    range_header = request.headers.get("Range", "")
+    if request.method == "GET" and (not range_header or _FROM_START.match(range_header)):
+        await console_of(request).casework.record_listen(
+            report, clip_id, session_of(request).user.actor)
 
 
 @requires(Role.OPERATOR)
@@ -46,14 +54,14 @@ async def clip(request: web.Request) -> web.StreamResponse:
     row = await console.queries.clip(number, clip_id)
     if row is None:
         raise web.HTTPNotFound(text="no such clip")
+    if row["purged_at"]:
+        raise web.HTTPGone(text="this clip was removed under the retention rules")
     root = console.settings.voiceclips.resolve()
-    path = _clip_file(root, row["path"])
+    path = clip_file(root, row["path"])
     if path is None:
         logger.warning("report %d: clip %d is missing from %s", number, row["id"], root)
         raise web.HTTPNotFound(text="the clip file is missing")
-    range_header = request.headers.get("Range", "")
-    if request.method == "GET" and (not range_header or _FROM_START.match(range_header)):
-        await console.casework.record_listen(number, row["id"], session_of(request).user.actor)
+    await record_listen_if_start(request, number, row["id"])
     return web.FileResponse(path, headers={
         "Content-Type": "audio/wav",
         "Content-Disposition": f'inline; filename="report-{number}-clip-{row["id"]}.wav"',

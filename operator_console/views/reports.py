@@ -27,6 +27,25 @@ def report_id(request: web.Request) -> int:
     return number
 
 
+async def clip_context(console: Console, number: int) -> dict[str, Any]:
+    """Transcripts (doubtful words marked), waveforms and whether transcription runs."""
+    from ivr.clips.service import transcription_off_reason
+    from ivr.store.clip_views import audio_of, jobs_of, transcripts_of
+    from operator_console.views.clip_admin import waveform_bars
+
+    audio = {a["clip_id"]: a for a in await audio_of(console.db, number)}
+    for item in audio.values():
+        peaks = [float(v) / 100.0 for v in item["waveform"]]  # stored 0..100
+        item["overview"] = waveform_bars(peaks, float(item.get("playback_s") or 0.0))
+    return {
+        "transcripts": await transcripts_of(
+            console.db, number, low_below=console.settings.transcript_low_confidence),
+        "audio": audio,
+        "jobs": await jobs_of(console.db, number),
+        "transcription_off": transcription_off_reason(console.settings),
+    }
+
+
 async def _detail(console: Console, number: int) -> dict[str, Any]:
     row = await console.queries.report(number)
     if row is None:
@@ -48,8 +67,7 @@ async def report_page(request: web.Request) -> web.Response:
         history=await console.queries.history(number),
         callbacks=await console.queries.callbacks(number),
         earlier=await console.queries.caller_reports(report["caller"] or "", number),
-        transcript=await console.queries.transcript(number),
-        transcription_on=console.transcription_on,
+        **await clip_context(console, number),
         allowed=sorted(s.value for s in TRANSITIONS[state]),
         labels=type_labels(console, language_of(request)),
         request_key=secrets.token_urlsafe(16),
@@ -66,8 +84,8 @@ async def history_fragment(request: web.Request) -> web.Response:
     return page(request, "_report_live.html", report=report,
                 history=await console.queries.history(number),
                 callbacks=await console.queries.callbacks(number),
-                transcript=await console.queries.transcript(number),
-                transcription_on=console.transcription_on,
+                clips=await console.queries.clips(number),
+                **await clip_context(console, number),
                 allowed=sorted(s.value for s in TRANSITIONS[ReportState(report["state"])]))
 
 
@@ -91,7 +109,7 @@ async def change_state(request: web.Request) -> web.StreamResponse:
         number, target, session.user.actor, note=str(form.get("note", "")),
         unit=str(form.get("unit", "")), duplicate_of=duplicate_of,
     )
-    return _done(request, number)
+    return done(request, number)
 
 
 @requires(Role.OPERATOR)
@@ -101,7 +119,7 @@ async def add_note(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     await console.casework.add_note(number, session_of(request).user.actor,
                                     str(form.get("text", "")))
-    return _done(request, number)
+    return done(request, number)
 
 
 @requires(Role.OPERATOR)
@@ -118,10 +136,10 @@ async def reserve(request: web.Request) -> web.StreamResponse:
             not session.user.role.allows(Role.SUPERVISOR):
         raise CaseError(f"{holder} has taken this callback")
     await console.casework.reserve(number, session.user.actor, release=release)
-    return _done(request, number)
+    return done(request, number)
 
 
-def _done(request: web.Request, number: int) -> web.StreamResponse:
+def done(request: web.Request, number: int) -> web.StreamResponse:
     if request.headers.get("X-Requested-With") == "fetch":
         return web.json_response({"ok": True, "report": number})
     raise web.HTTPSeeOther(f"/reports/{number}")

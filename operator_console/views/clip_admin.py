@@ -1,0 +1,110 @@
+"""Clip audio in the console: the playback copy, the waveform, retention and re-transcription.
+
+The playback copy (trimmed, loudness-normalised) is served by clip id with the
+same rule as the original: the path comes from the database and must stay
+inside the voiceclips folder. The original is never changed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from ivr.domain.roles import Role
+from ivr.store import retention, transcripts
+from ivr.store.casework import CaseError
+from operator_console.security import parse_id, requires, session_of
+from operator_console.state import console_of
+from operator_console.views.clips import clip_file, record_listen_if_start
+from operator_console.views.reports import done, report_id
+
+WAVE_BARS = 120  # the overview the player draws: at most this many bars
+
+
+def waveform_bars(levels: list[float], seconds: float, width: int = 600,
+                  height: int = 48) -> dict[str, Any]:
+    """Bars (x, y, w, h) for an SVG overview of ``levels`` (0..1), resampled to WAVE_BARS."""
+    if not levels:
+        return {"bars": [], "width": width, "height": height, "seconds": seconds}
+    count = min(WAVE_BARS, len(levels))
+    step = len(levels) / count
+    bars = []
+    bar_w = width / count
+    for i in range(count):
+        chunk = levels[int(i * step): max(int((i + 1) * step), int(i * step) + 1)]
+        level = max(0.0, min(1.0, max(chunk)))
+        h = max(1.0, level * height)
+        bars.append({"x": round(i * bar_w, 2), "y": round((height - h) / 2, 2),
+                     "w": round(max(1.0, bar_w - 1), 2), "h": round(h, 2)})
+    return {"bars": bars, "width": width, "height": height, "seconds": seconds}
+
+
+def _clip_id(request: web.Request) -> int:
+    clip_id = parse_id(request.match_info["clip"])
+    if clip_id is None:
+        raise web.HTTPNotFound(text="no such clip")
+    return clip_id
+
+
+@requires(Role.OPERATOR)
+async def playback(request: web.Request) -> web.StreamResponse:
+    """The playback copy of a clip; the original when no copy has been made (yet)."""
+    console = console_of(request)
+    number, clip_id = report_id(request), _clip_id(request)
+    row = await console.db.fetchone(
+        "SELECT c.id, c.path, c.purged_at, a.playback_path FROM clips c"
+        " LEFT JOIN clip_audio a ON a.clip_id = c.id WHERE c.report_id = ? AND c.id = ?",
+        (number, clip_id),
+    )
+    if row is None:
+        raise web.HTTPNotFound(text="no such clip")
+    if row["purged_at"]:
+        raise web.HTTPGone(text="this clip was removed under the retention rules")
+    root = console.settings.voiceclips.resolve()
+    path = clip_file(root, row["playback_path"]) if row["playback_path"] else None
+    path = path or clip_file(root, row["path"])
+    if path is None:
+        raise web.HTTPNotFound(text="the clip file is missing")
+    await record_listen_if_start(request, number, row["id"])
+    return web.FileResponse(path, headers={
+        "Content-Type": "audio/wav", "Cache-Control": "private, no-store",
+        "Content-Disposition": f'inline; filename="report-{number}-clip-{row["id"]}-play.wav"',
+    })
+
+
+@requires(Role.SUPERVISOR)
+async def legal_hold(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    number = report_id(request)
+    form = await request.post()
+    on = form.get("on") == "1"
+    reason = str(form.get("reason", "")).strip()[:500]
+    if on and not reason:
+        raise CaseError("say why the clips are held (case number, request)")
+    await retention.set_legal_hold(console.db, number, on, actor=session_of(request).user.actor,
+                                   reason=reason, now=datetime.now(UTC))
+    return done(request, number)
+
+
+@requires(Role.SUPERVISOR)
+async def release_clips(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    number = report_id(request)
+    await retention.release_clips(console.db, number, actor=session_of(request).user.actor,
+                                  now=datetime.now(UTC))
+    return done(request, number)
+
+
+@requires(Role.OPERATOR)
+async def retranscribe(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    number, clip_id = report_id(request), _clip_id(request)
+    owner = await console.db.fetchone(
+        "SELECT 1 FROM clips WHERE id = ? AND report_id = ?", (clip_id, number))
+    if owner is None:
+        raise web.HTTPNotFound(text="no such clip")
+    await transcripts.requeue(console.db, clip_id, "transcribe", datetime.now(UTC),
+                              session_of(request).user.actor)
+    return done(request, number)
