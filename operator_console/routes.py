@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from operator_console.views import admin, auth, callbacks, clips, queue, reports, stream
+from operator_console.views import admin, auth, callbacks, clip_admin, clips, queue, reports, stream
 
 
 def setup_routes(app: web.Application, static: Path) -> None:
@@ -32,6 +32,10 @@ def setup_routes(app: web.Application, static: Path) -> None:
     r.add_post("/reports/{report}/callback", callbacks.call_back)
     r.add_get("/reports/{report}/clip", clips.clip)
     r.add_get("/reports/{report}/clips/{clip}", clips.clip)
+    r.add_get("/reports/{report}/clips/{clip}/playback", clip_admin.playback)
+    r.add_post("/reports/{report}/clips/{clip}/retranscribe", clip_admin.retranscribe)
+    r.add_post("/reports/{report}/hold", clip_admin.legal_hold)
+    r.add_post("/reports/{report}/release-clips", clip_admin.release_clips)
     r.add_get("/admin/users", admin.users_page)
     r.add_post("/admin/users", admin.add_user)
     r.add_post("/admin/users/{user}", admin.update_user)
