@@ -6,8 +6,10 @@
   const csrf = body.dataset.csrf || "";
   const lang = body.dataset.lang || "es";
   const T = lang === "en"
-    ? { live: "live", offline: "offline", overdue: "overdue", left: "left", ago: "ago" }
-    : { live: "en vivo", offline: "sin conexión", overdue: "vencido", left: "quedan", ago: "hace" };
+    ? { live: "live", offline: "offline", overdue: "overdue", left: "left", ago: "ago",
+        ami: { up: "up", down: "down", connecting: "connecting", disabled: "off" } }
+    : { live: "en vivo", offline: "sin conexión", overdue: "vencido", left: "quedan", ago: "hace",
+        ami: { up: "conectada", down: "caída", connecting: "conectando", disabled: "desactivada" } };
 
   // ---- clocks: time since received, time left to call back --------------------------
   function span(seconds) {
@@ -86,7 +88,7 @@
   function showAmi(state, detail) {
     [ami, amiInline].forEach((el) => {
       if (!el) return;
-      el.textContent = `AMI ${state}`;
+      el.textContent = `AMI ${T.ami[state] || state}`;
       el.title = detail || "";
       el.className = `pill ${state === "up" ? "on" : state === "disabled" ? "" : "bad"}`;
     });
