@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Mapping
+from typing import NoReturn
 
 from ivr import variables
 from ivr.agi import protocol
@@ -256,7 +257,17 @@ class AgiChannel:
         else:
             self._busy = True
         try:
-            return await self._exchange_within(line, self._timeout_s + own_s)
+            # _exchange_within, inlined: this is the path of every command.
+            limit_s = self._timeout_s + own_s
+            self._arm(limit_s)
+            try:
+                return await self._exchange((line + "\n").encode())
+            except _Expired:
+                raise CommandTimeout(
+                    f"no reply within {limit_s:g} s to {protocol.excerpt(line)!r}"
+                ) from None
+            finally:
+                self._deadline = None
         finally:
             self._pass_turn()
 
@@ -293,7 +304,11 @@ class AgiChannel:
         return protocol.parse_reply(lines)
 
     async def _read_reply_lines(self) -> list[str]:
-        line = await self._read_line()
+        try:
+            raw = await self._conn.readline()
+        except (ConnectionEnded, LineTooLong) as exc:
+            self._line_failed(exc)
+        line = self._text(raw)
         while line == protocol.HANGUP_NOTICE:
             self._hung_up = True
             line = await self._read_line()
@@ -312,15 +327,25 @@ class AgiChannel:
     async def _read_line(self) -> str:
         try:
             raw = await self._conn.readline()
-        except ConnectionEnded:
+        except (ConnectionEnded, LineTooLong) as exc:
+            self._line_failed(exc)
+        return self._text(raw)
+
+    def _line_failed(self, exc: ConnectionEnded | LineTooLong) -> NoReturn:
+        if isinstance(exc, ConnectionEnded):
             # EOF on the AGI socket: Asterisk is gone, and so is the call.
             self._eof = self._hung_up = True
             raise CallerHungUp("AGI connection closed by Asterisk") from None
-        except LineTooLong:
-            self._garbled = True  # the rest of that line would be read as replies
-            raise ProtocolViolation(f"reply line longer than {self._line_max} bytes") from None
-        text, undecodable = protocol.decode_line(raw)
-        if undecodable and not self._warned_encoding:
+        self._garbled = True  # the rest of that line would be read as replies
+        raise ProtocolViolation(f"reply line longer than {self._line_max} bytes") from None
+
+    def _text(self, raw: bytes) -> str:
+        try:
+            return raw.decode() if not raw.endswith(b"\r") else raw.rstrip(b"\r").decode()
+        except UnicodeDecodeError:
+            pass
+        text, _ = protocol.decode_line(raw)
+        if not self._warned_encoding:
             self._warned_encoding = True
             logger.warning(
                 "call %s: reply is not UTF-8: %r", self._uniqueid, protocol.excerpt(text)

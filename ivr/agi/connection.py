@@ -6,14 +6,32 @@ calls, a buffer copy and a search per line; this protocol splits what arrives
 into lines once, as it arrives, and wakes the one coroutine waiting for them.
 It knows nothing of AGI: the server reads the environment through it and the
 channel its replies.
+
+It is a ``BufferedProtocol``: asyncio's plain protocols read with
+``recv(256 KiB)``, and glibc serves an allocation that large with ``mmap``, so
+every short reply cost mmap, mremap and munmap system calls and a page fault.
+Here the socket is read into one buffer per thread, reused by every connection
+(the event loop hands it out and takes it back within one callback).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import cast
+
+READ_CHUNK = 1 << 16
+_per_thread = threading.local()
+
+
+def read_buffer() -> memoryview:
+    """This thread's receive buffer: filled by one read and emptied before the next."""
+    view: memoryview | None = getattr(_per_thread, "view", None)
+    if view is None:
+        view = _per_thread.view = memoryview(bytearray(READ_CHUNK))
+    return view
 
 
 class LineTooLong(Exception):
@@ -29,7 +47,7 @@ class ConnectionEnded(Exception):
         self.error = error  # the reset, when it was not a clean close
 
 
-class AgiConnection(asyncio.Protocol):
+class AgiConnection(asyncio.BufferedProtocol):
     """Lines in (without their ``\\n``), bytes out, one waiting reader at a time."""
 
     def __init__(self, line_max: int, on_open: Callable[[AgiConnection], None]) -> None:
@@ -38,6 +56,8 @@ class AgiConnection(asyncio.Protocol):
         self._high_water = max(4 * line_max, 1 << 16)
         self._on_open = on_open
         self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._buffer = read_buffer()
         self._lines: deque[bytes] = deque()
         self._held = 0  # bytes in self._lines
         self._partial = b""
@@ -49,12 +69,19 @@ class AgiConnection(asyncio.Protocol):
         self._write_paused = False
         self._waiter: asyncio.Future[None] | None = None
 
-    # --- asyncio.Protocol ------------------------------------------------------------
+    # --- asyncio.BufferedProtocol -------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
-        self._lost = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._lost = self._loop.create_future()
         self._on_open(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self._buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         if self._overrun:
@@ -115,7 +142,13 @@ class AgiConnection(asyncio.Protocol):
                 raise LineTooLong(f"a line longer than {self._line_max} bytes")
             if self._ended:
                 raise ConnectionEnded(self._partial, self._error)
-            await self._wait()
+            # self._wait(), inlined: this is the path of every reply.
+            assert self._loop is not None
+            waiter = self._waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         line = lines.popleft()
         self._held -= len(line) + 1
         if self._read_paused and self._held <= self._high_water // 2:
@@ -163,7 +196,8 @@ class AgiConnection(asyncio.Protocol):
     # --- inside --------------------------------------------------------------------------
 
     async def _wait(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+        assert self._loop is not None
+        waiter = self._loop.create_future()
         self._waiter = waiter
         try:
             await waiter

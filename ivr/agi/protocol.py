@@ -7,6 +7,7 @@ server and the channel do the I/O and call these; the wire-level fake in
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ _SUCCESS = re.compile(
     re.DOTALL,
 )
 _EXCERPT = 120  # how much of a bad line goes into an error message
+# A Reply is immutable and a call hears the same few replies again and again
+# ("200 result=0 endpos=8000", "200 result=1"): each distinct line is parsed once.
+_PARSED: dict[str, Reply] = {}
+_PARSED_MAX = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +163,12 @@ def hangup() -> str:
     return "HANGUP"
 
 
+@functools.lru_cache(maxsize=1024)
 def stream_file(file: str, keys: str) -> str:
     return command_line("STREAM FILE", word(file), quote(keys))
 
 
+@functools.lru_cache(maxsize=1024)
 def get_data(prompt: str, timeout_ms: int, max_digits: int) -> str:
     return command_line("GET DATA", word(prompt), str(timeout_ms), str(max_digits))
 
@@ -174,10 +181,12 @@ def record_file(path: str, fmt: str, keys: str, max_ms: int, *, beep: bool, sile
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def get_variable(name: str) -> str:
     return command_line("GET VARIABLE", word(name))
 
 
+@functools.lru_cache(maxsize=1024)
 def set_variable(name: str, value: str) -> str:
     return command_line("SET VARIABLE", word(name), quote(value))
 
@@ -245,10 +254,17 @@ def parse_reply(lines: Sequence[str]) -> Reply:
     if not lines:
         raise ProtocolViolation("empty reply")
     first = lines[0]
+    known = _PARSED.get(first)
+    if known is not None:
+        return known
     match = _SUCCESS.match(first)
     if match:
         endpos = match["endpos"]
-        return Reply(200, match["result"], match["data"], int(endpos) if endpos else None, first)
+        reply = Reply(200, match["result"], match["data"], int(endpos) if endpos else None, first)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[first] = reply
+        return reply
     code, text = first[:3], first[4:]
     if code == "511":
         raise CallerHungUp(f"dead channel: {first}")

@@ -7,11 +7,13 @@ transaction (each in its own SAVEPOINT, so one failure spoils only itself):
 is told a report number only after the row is on disk. Queries go to a separate
 read-only connection and never wait behind the writer (WAL).
 
-``BEGIN IMMEDIATE`` (which may wait for another process's write lock) and
-``COMMIT`` (which fsyncs) run on the connection's thread. The statements in
-between run on the event loop's own thread: the batch already holds the write
-lock, nothing in it touches the disk but to spill a very large transaction, and
-a hop to the thread and back costs more than the statement itself.
+``COMMIT`` (which fsyncs) runs on the connection's thread. The statements of a
+batch run on the event loop's own thread: the batch holds the write lock,
+nothing in it touches the disk but to spill a very large transaction, and a hop
+to the thread and back costs more than the statement itself (and, on a busy
+loop, waits a whole loop turn to come back). ``BEGIN IMMEDIATE`` is tried there
+too, without waiting; only when another process holds the write lock does it
+wait for it, on the connection's thread, up to the busy timeout.
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ class Database:
         assert conn is not None
         results: list[tuple[asyncio.Future[Any], bool, Any]] = []
         try:
-            await conn.execute("BEGIN IMMEDIATE")
+            await self._begin(conn)
             conn.inline = True
             try:
                 for op, future in batch:
@@ -218,6 +220,23 @@ class Database:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+    async def _begin(self, conn: _WriterConnection) -> None:
+        """BEGIN IMMEDIATE at once if the write lock is free, else wait for it off the loop."""
+        conn.inline = True
+        try:
+            await conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+            finally:
+                await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        finally:
+            conn.inline = False
+        await conn.execute("BEGIN IMMEDIATE")  # another process is writing: wait in the thread
 
     # --- reads ------------------------------------------------------------------
 
