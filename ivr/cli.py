@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ivr import __version__
+from ivr.analytics import commands as analytics_commands
 from ivr.clips import commands as clip_commands
 from ivr.config import SCALARS, Settings, load
 from ivr.domain.incidents import ConfigError
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("settings", help="print the effective settings and their documentation")
     clip_commands.add_parsers(sub)
+    analytics_commands.add_parsers(sub)
     return parser
 
 
@@ -95,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "directory": _directory,
         "settings": _settings,
         **clip_commands.HANDLERS,
+        **analytics_commands.HANDLERS,
     }[args.command]
     try:
         return asyncio.run(handler(settings, args))

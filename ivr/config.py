@@ -98,6 +98,15 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "transcript_low_confidence": (float, 0.6, "words scored below this are marked as doubtful"),
     "keyword_priority": (int, 1, "priority a report is raised to when an alert word is heard"),
     "min_free_mb": (int, 500, "free space needed on the voiceclips disk to record a message"),
+    # --- analytics and the public transparency page -----------------------------
+    "analytics_timezone": (
+        str,
+        "America/Lima",
+        "time zone whose days and hours the dashboard counts in (its standard offset; "
+        "after a change run `alerta stats rebuild`)",
+    ),
+    "public_pages": (bool, True, "serve /public and the Open311 read API without login"),
+    "public_delay_hours": (int, 24, "a report appears in the public API this long after it"),
 }
 
 
@@ -161,6 +170,9 @@ class Settings:
     transcript_low_confidence: float = 0.6
     keyword_priority: int = 1
     min_free_mb: int = 500
+    analytics_timezone: str = "America/Lima"
+    public_pages: bool = True
+    public_delay_hours: int = 24
     keypad: Keypad = field(default_factory=lambda: Keypad(DEFAULT_INCIDENT_TYPES))
     zones: tuple[Zone, ...] = field(
         default_factory=lambda: tuple(Zone(str(n), f"Zona {n}") for n in range(1, 15))

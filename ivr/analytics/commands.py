@@ -1,0 +1,147 @@
+"""``alerta demo``, ``alerta stats`` and ``alerta zones``: the analytics commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ivr.analytics import panels, rollup, zonestore
+from ivr.analytics import zones as geo
+from ivr.analytics.demo import TABLE1_ROWS, Generator, load
+from ivr.config import Settings
+from ivr.store.db import Database
+
+Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def add_parsers(sub: Any) -> None:
+    demo = sub.add_parser("demo", help="fill an empty database with demo reports")
+    demo.add_argument("--table1", action="store_true", required=True,
+                      help="133,081 reports equal to Table 1 of the Alerta Miraflores case study")
+    demo.add_argument("--seed", type=int, default=2003, help="random seed (same seed, same data)")
+
+    stats = sub.add_parser("stats", help="the dashboard's numbers, and upkeep of its rollups")
+    ssub = stats.add_subparsers(dest="stats_command", required=True, metavar="ACTION")
+    type_year = ssub.add_parser("type-year", help="reports by incident type and year (Table 1)")
+    type_year.add_argument("--json", action="store_true", help="print JSON")
+    rebuild = ssub.add_parser("rebuild", help="recount every rollup (after a time zone change)")
+    rebuild.add_argument("--check", action="store_true",
+                         help="only compare the rollups with a recount; exit 1 if they differ")
+
+    zones = sub.add_parser("zones", help="the map zones (GeoJSON)")
+    zsub = zones.add_subparsers(dest="zones_command", required=True, metavar="ACTION")
+    imp = zsub.add_parser("import", help="replace the zones with those of a GeoJSON file")
+    imp.add_argument("file", type=Path)
+    zsub.add_parser("list", help="list the zones in use")
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    clock = rollup.clock_for(settings.analytics_timezone)
+    async with Database(settings.database) as db:
+        gen = Generator(settings.keypad, await zonestore.load(db), clock,
+                        settings.callback_deadlines(), seed=args.seed)
+        began = time.perf_counter()
+
+        async def op(conn: aiosqlite.Connection) -> int:
+            return await load(conn, gen)
+
+        try:
+            count = await db.write(op)
+        except ValueError as exc:
+            print(f"alerta: {exc}", file=sys.stderr)
+            return 2
+    print(f"loaded {count:,} demo reports (Table 1, seed {args.seed}) into {settings.database}"
+          f" in {time.perf_counter() - began:.1f} s")
+    return 0
+
+
+async def type_year_table(db: Database) -> dict[str, Any]:
+    span = await panels.data_span(db)
+    if span is None:
+        return {"years": [], "types": {}, "totals": {}, "total": 0}
+    f = panels.Filters(span[0], span[1] + timedelta(days=1))
+    table = await panels.type_year(db, f)
+    years = sorted({y for row in table.values() for y in row})
+    totals = {y: sum(row.get(y, 0) for row in table.values()) for y in years}
+    return {"years": years, "types": table, "totals": totals, "total": sum(totals.values())}
+
+
+async def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    async with Database(settings.database) as db:
+        if args.stats_command == "type-year":
+            data = await type_year_table(db)
+            if args.json:
+                print(json.dumps(data, indent=2))
+                return 0
+            years = data["years"]
+            print(f"{'type':<30}" + "".join(f"{y:>9}" for y in years) + f"{'total':>10}")
+            for type_id, row in data["types"].items():
+                label = TABLE1_ROWS.get(type_id, type_id)
+                cells = "".join(f"{row.get(y, 0):>9,}" for y in years)
+                print(f"{label:<30}{cells}{sum(row.values()):>10,}")
+            cells = "".join(f"{data['totals'][y]:>9,}" for y in years)
+            print(f"{'total':<30}{cells}{data['total']:>10,}")
+            return 0
+
+        async def check(conn: aiosqlite.Connection) -> dict[str, list[tuple[object, ...]]]:
+            return await rollup.differences(conn)
+
+        if args.check:
+            found = await db.write(check)
+            for table, rows in found.items():
+                print(f"alerta: {table} differs from a recount, e.g. {rows[:3]}", file=sys.stderr)
+            print("rollups differ from a recount" if found else "rollups equal a full recount")
+            return 1 if found else 0
+        clock = rollup.clock_for(settings.analytics_timezone)
+        began = time.perf_counter()
+
+        async def rebuild(conn: aiosqlite.Connection) -> None:
+            await rollup.rebuild(conn, clock)
+
+        await db.write(rebuild)
+        print(f"rollups recounted in {time.perf_counter() - began:.1f} s"
+              f" ({clock.timezone}, UTC{clock.utc_offset_minutes / 60:+g} h)")
+    return 0
+
+
+async def _zones(settings: Settings, args: argparse.Namespace) -> int:
+    async with Database(settings.database) as db:
+        if args.zones_command == "list":
+            shapes = await zonestore.load(db)
+            source = "imported" if await zonestore.imported(db) else "sample (not official)"
+            for z in shapes:
+                lon, lat = z.centroid
+                print(f"{z.code:>4} {z.name:<30} centre {lat:.5f}, {lon:.5f}")
+            print(f"{len(shapes)} zones, {source}")
+            return 0
+        try:
+            data = args.file.read_bytes()
+            shapes = geo.parse(data)
+        except OSError as exc:
+            print(f"alerta: cannot read {args.file}: {exc}", file=sys.stderr)
+            return 2
+        except geo.ZoneImportError as exc:
+            print(f"alerta: {args.file}: {exc}", file=sys.stderr)
+            return 2
+        await zonestore.replace_all(db, shapes, actor="cli")
+    codes = {z.code for z in shapes}
+    configured = {z.code for z in settings.zones}
+    if codes - configured:
+        print(f"alerta: note: zones {sorted(codes - configured, key=int)} are not in the "
+              "settings' zones, so callers cannot pick them on the keypad", file=sys.stderr)
+    if configured - codes:
+        print(f"alerta: note: settings' zones {sorted(configured - codes, key=int)} have no "
+              "shape in the file; their reports are counted but not drawn", file=sys.stderr)
+    print(f"imported {len(shapes)} zones from {args.file}")
+    return 0
+
+
+HANDLERS: dict[str, Handler] = {"demo": _demo, "stats": _stats, "zones": _zones}
