@@ -6,7 +6,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from operator_console.views import admin, auth, callbacks, clip_admin, clips, queue, reports, stream
+from operator_console.views import (
+    admin,
+    analytics,
+    auth,
+    callbacks,
+    clip_admin,
+    clips,
+    public,
+    queue,
+    reports,
+    stream,
+)
 
 
 def setup_routes(app: web.Application, static: Path) -> None:
@@ -40,6 +51,19 @@ def setup_routes(app: web.Application, static: Path) -> None:
     r.add_post("/admin/users", admin.add_user)
     r.add_post("/admin/users/{user}", admin.update_user)
     r.add_get("/supervision", admin.supervision)
+    # Command-center analytics (supervisors) and the public transparency page and API.
+    r.add_get("/dashboard", analytics.dashboard_page)
+    r.add_get("/dashboard/hotspots", analytics.hotspots_page)
+    r.add_get("/dashboard/export.csv", analytics.export_csv)
+    r.add_get("/dashboard/export.xlsx", analytics.export_xlsx)
+    r.add_get("/dashboard/export.geojson", analytics.export_geojson)
+    r.add_get("/committee", analytics.committee_page)
+    r.add_get("/committee.pdf", analytics.committee_pdf)
+    r.add_get("/public", public.page_html)
+    r.add_get("/public/api/summary.json", public.summary_json)
+    r.add_get("/open311/v2/services.json", public.services_json)
+    r.add_get("/open311/v2/requests.json", public.requests_json)
+    r.add_get("/open311/v2/requests/{report}.json", public.request_json)
     # Static files are public (the auth middleware recognises the resource); aiohttp
     # resolves each path and refuses any that leaves the folder.
     r.add_static("/static/", static, follow_symlinks=False, append_version=True)

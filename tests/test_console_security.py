@@ -14,7 +14,10 @@ from operator_console.app import create_app
 from operator_console.security import COOKIE, policy
 from tests.console_util import PASSWORD, console_site
 
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz"),
+          ("GET", "/public"), ("GET", "/public/api/summary.json"),
+          ("GET", "/open311/v2/services.json"), ("GET", "/open311/v2/requests.json"),
+          ("GET", "/open311/v2/requests/{report}.json")}
 
 # Who may call each route: the role × route table the console promises.
 TABLE: dict[tuple[str, str], Role] = {
@@ -44,6 +47,13 @@ TABLE: dict[tuple[str, str], Role] = {
     ("POST", "/admin/users"): Role.ADMIN,
     ("POST", "/admin/users/{user}"): Role.ADMIN,
     ("GET", "/supervision"): Role.SUPERVISOR,
+    ("GET", "/dashboard"): Role.SUPERVISOR,
+    ("GET", "/dashboard/hotspots"): Role.SUPERVISOR,
+    ("GET", "/dashboard/export.csv"): Role.SUPERVISOR,
+    ("GET", "/dashboard/export.xlsx"): Role.SUPERVISOR,
+    ("GET", "/dashboard/export.geojson"): Role.SUPERVISOR,
+    ("GET", "/committee"): Role.SUPERVISOR,
+    ("GET", "/committee.pdf"): Role.SUPERVISOR,
 }
 
 

@@ -1,0 +1,257 @@
+"""The command center's analytics: dashboard, hot-spot map, exports, weekly committee report."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from ivr.analytics import charts, committee, dashboard, exports, panels, rollup, zonestore
+from ivr.analytics.panels import Filters
+from ivr.domain.roles import Channel, Role
+from ivr.store import events
+from ivr.store.reports import iso, utc_now
+from operator_console.render import language_of, page
+from operator_console.security import requires, session_of
+from operator_console.state import Console, console_of
+from operator_console.views import analytics_text
+
+MAX_DAYS = 366 * 50
+PRESETS = {"7d": 7, "30d": 30, "90d": 90, "12m": 365}
+
+
+def _day(raw: str, name: str) -> date:
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError as exc:
+        raise ValueError(f"{name}: {raw[:20]!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _many(request: web.Request, name: str, allowed: set[str]) -> tuple[str, ...]:
+    values = []
+    for raw in request.query.getall(name, []):
+        for value in raw.split(","):
+            value = value.strip()
+            if not value:
+                continue
+            if value not in allowed:
+                raise ValueError(f"{name}: unknown value {value[:30]!r}")
+            values.append(value)
+    return tuple(dict.fromkeys(values))
+
+
+async def filters_of(request: web.Request, console: Console) -> Filters:
+    """The dashboard's filters from the query string; a bad value is a 400 with a reason."""
+    q = request.query
+    clock = await dashboard.stored_clock(console.db)
+    since, until = await dashboard.default_range(console.db, clock)
+    preset = q.get("range", "")
+    if preset in PRESETS:
+        until = dashboard.local_today(clock) + timedelta(days=1)
+        since = until - timedelta(days=PRESETS[preset])
+    elif preset not in ("", "all"):
+        raise ValueError(f"range: unknown value {preset[:10]!r}")
+    if q.get("since"):
+        since = _day(q["since"], "since")
+    if q.get("until"):
+        until = _day(q["until"], "until") + timedelta(days=1)  # the form's "to" day is included
+    if (until - since).days > MAX_DAYS:
+        raise ValueError("the range is too long")
+    settings = console.settings
+    types = {t.id for t in settings.keypad.types} | {"operator"}
+    zones = {z.code for z in settings.zones} | {z.code for z in await zonestore.load(console.db)}
+    zone_values = _many(request, "zone", zones | {"none"})
+    return Filters(
+        since=since, until=until,
+        types=_many(request, "type", types),
+        zones=tuple("" if z == "none" else z for z in zone_values),
+        channels=_many(request, "channel", {c.value for c in Channel}),
+    )
+
+
+def query_of(f: Filters) -> str:
+    pairs: list[tuple[str, str]] = [("since", f.since.isoformat()),
+                                    ("until", (f.until - timedelta(days=1)).isoformat())]
+    pairs += [("type", t) for t in f.types]
+    pairs += [("zone", z or "none") for z in f.zones]
+    pairs += [("channel", c) for c in f.channels]
+    return urlencode(pairs)
+
+
+async def _context(request: web.Request, console: Console, f: Filters) -> dict[str, Any]:
+    language = language_of(request)
+    shapes = await zonestore.load(console.db)
+    names = {z.code: z.name for z in console.settings.zones}
+    names.update({z.code: z.name for z in shapes})
+    clock = await dashboard.stored_clock(console.db)
+    wanted = rollup.clock_for(console.settings.analytics_timezone)
+    return {
+        "f": f, "qs": query_of(f), "tx": analytics_text.translator(language),
+        "one_day": timedelta(days=1),
+        "labels": dashboard.type_labels(console.settings, language),
+        "zone_names": names, "shapes": shapes, "clock": clock,
+        "clock_stale": wanted.utc_offset_minutes != clock.utc_offset_minutes,
+        "channels": [c.value for c in Channel],
+        "channel_label": lambda c: dashboard.channel_label(c, language),
+        "zone_codes": sorted(names, key=lambda c: (len(c), c)),
+        "percent": dashboard.percent, "signed_percent": dashboard.signed_percent,
+        "duration": dashboard.duration, "number": charts.number, "change": panels.change,
+        "weekdays": dashboard.WEEKDAYS["en" if language == "en" else "es"],
+    }
+
+
+@requires(Role.SUPERVISOR)
+async def dashboard_page(request: web.Request) -> web.Response:
+    console = console_of(request)
+    f = await filters_of(request, console)
+    ctx = await _context(request, console, f)
+    board = await dashboard.build(console.db, f, ctx["clock"])
+    ctx["charts"] = analytics_text.dashboard_charts(board, ctx)
+    ctx["types"] = dashboard.ordered_types(
+        console.settings, list(set(board.type_year) | set(board.year_on_year)))
+    year_totals = {y: sum(row.get(y, 0) for row in board.type_year.values())
+                   for y in board.years}
+    return page(request, "dashboard.html", board=board, year_totals=year_totals,
+                channel_shares=dashboard.shares(board.by_channel), **ctx)
+
+
+@requires(Role.SUPERVISOR)
+async def hotspots_page(request: web.Request) -> web.Response:
+    console = console_of(request)
+    f = await filters_of(request, console)
+    ctx = await _context(request, console, f)
+    values, timings = await dashboard.timed(dashboard.hotspot_panels(console.db, f, ctx["clock"]))
+    grid: dict[str, list[int]] = values["zone_hour"]
+    top = panels.top_hotspots(grid, 10)
+    tx = ctx["tx"]
+    zones_in_grid = [z for z in ctx["zone_codes"] if z in grid]
+    ctx["charts"] = {
+        "choropleth": charts.choropleth("choropleth", tx("chart_choropleth"), ctx["shapes"],
+                                        values["by_zone"]),
+        "density": charts.density("density", tx("chart_density"), ctx["shapes"],
+                                  values["density"]),
+        "zone_hour": charts.heatmap("zone-hour", tx("chart_zone_hour"),
+                                    [f"{tx('zone')} {z}" for z in zones_in_grid],
+                                    [f"{h:02d}" for h in range(24)],
+                                    [grid[z] for z in zones_in_grid], width=900),
+    }
+    return page(request, "hotspots.html", by_zone=values["by_zone"], top=top, grid=grid,
+                cells=len(values["density"]), located=sum(values["density"].values()),
+                timings=timings, **ctx)
+
+
+async def _audit_export(console: Console, request: web.Request, kind: str, f: Filters) -> None:
+    actor = session_of(request).user.actor
+    now = iso(utc_now())
+
+    async def op(conn: Any) -> None:
+        await events.append(conn, None, "analytics.exported", now, actor=actor,
+                            data={"format": kind, "query": query_of(f)})
+
+    await console.db.write(op)
+
+
+def _filename(f: Filters, ext: str) -> str:
+    last = f.until - timedelta(days=1)
+    return f"alerta-reports-{f.since:%Y%m%d}-{last:%Y%m%d}.{ext}"
+
+
+async def _stream(request: web.Request, chunks: Any, content_type: str,
+                  name: str) -> web.StreamResponse:
+    response = web.StreamResponse(headers={
+        "Content-Type": content_type,
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "private, no-store",
+    })
+    await response.prepare(request)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+@requires(Role.SUPERVISOR)
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    f = await filters_of(request, console)
+    clock = await dashboard.stored_clock(console.db)
+    await _audit_export(console, request, "csv", f)
+    return await _stream(request, exports.csv_chunks(console.db.path, f, clock),
+                         "text/csv; charset=utf-8", _filename(f, "csv"))
+
+
+@requires(Role.SUPERVISOR)
+async def export_geojson(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    f = await filters_of(request, console)
+    clock = await dashboard.stored_clock(console.db)
+    centroids = {z.code: z.centroid for z in await zonestore.load(console.db)}
+    await _audit_export(console, request, "geojson", f)
+    return await _stream(request, exports.geojson_chunks(console.db.path, f, clock, centroids),
+                         "application/geo+json", _filename(f, "geojson"))
+
+
+@requires(Role.SUPERVISOR)
+async def export_xlsx(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    f = await filters_of(request, console)
+    clock = await dashboard.stored_clock(console.db)
+    await _audit_export(console, request, "xlsx", f)
+    with tempfile.TemporaryDirectory(prefix="alerta-xlsx-") as folder:
+        target = Path(folder) / "export.xlsx"
+        await asyncio.to_thread(exports.write_xlsx, console.db.path, f, clock, target)
+        data = target.read_bytes()
+    return web.Response(body=data, headers={
+        "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "Content-Disposition": f'attachment; filename="{_filename(f, "xlsx")}"',
+        "Cache-Control": "private, no-store",
+    })
+
+
+async def _week(request: web.Request, console: Console) -> committee.Week:
+    clock = await dashboard.stored_clock(console.db)
+    raw = request.query.get("week", "")
+    if raw:
+        monday = committee.parse_week(raw)
+    else:
+        monday = await committee.default_week(console.db, clock)
+    return await committee.build(console.db, clock, monday)
+
+
+@requires(Role.SUPERVISOR)
+async def committee_page(request: web.Request) -> web.Response:
+    console = console_of(request)
+    week = await _week(request, console)
+    language = language_of(request)
+    labels = dashboard.type_labels(console.settings, language)
+    tx = analytics_text.translator(language)
+    shapes = await zonestore.load(console.db)
+    return page(request, "committee.html", week=week, labels=labels, tx=tx,
+                one_day=timedelta(days=1), one_week=timedelta(weeks=1),
+                charts=committee.charts_for(week, labels, shapes, tx, charts.LIGHT),
+                types=dashboard.ordered_types(console.settings, week.types),
+                percent=dashboard.percent, signed_percent=dashboard.signed_percent,
+                duration=dashboard.duration, number=charts.number, change=panels.change)
+
+
+@requires(Role.SUPERVISOR)
+async def committee_pdf(request: web.Request) -> web.Response:
+    console = console_of(request)
+    week = await _week(request, console)
+    language = language_of(request)
+    labels = dashboard.type_labels(console.settings, language)
+    tx = analytics_text.translator(language)
+    shapes = await zonestore.load(console.db)
+    types = dashboard.ordered_types(console.settings, week.types)
+    data = await asyncio.to_thread(committee.pdf, week, labels, types, shapes, tx)
+    return web.Response(body=data, headers={
+        "Content-Type": "application/pdf",
+        "Content-Disposition": f'inline; filename="committee-{week.monday:%G-W%V}.pdf"',
+        "Cache-Control": "private, no-store",
+    })
+

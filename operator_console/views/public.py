@@ -1,0 +1,157 @@
+"""The public transparency page and API, and the read side of Open311 GeoReport v2.
+
+No login, no personal data (see ivr.analytics.public). Answers are cached for a
+minute, so a crowd on the public page costs the database one query a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ivr.analytics import charts, dashboard, public, zonestore
+from operator_console.render import language_of, page
+from operator_console.security import parse_id
+from operator_console.security import public as public_route
+from operator_console.state import Console, console_of
+from operator_console.views import analytics_text
+
+CACHE_S = 60.0
+CACHE_MAX = 256
+_cache: dict[tuple[str, str, str], tuple[float, int, bytes, str]] = {}
+
+
+async def _cached(request: web.Request, content_type: str,
+                  make: Callable[[], Awaitable[tuple[int, bytes]]]) -> web.Response:
+    key = (request.path, request.query_string, language_of(request))
+    hit = _cache.get(key)
+    now = time.monotonic()
+    if hit is None or hit[0] < now:
+        status, body = await make()
+        if len(_cache) >= CACHE_MAX:
+            for old in sorted(_cache, key=lambda k: _cache[k][0])[: CACHE_MAX // 4]:
+                _cache.pop(old, None)
+        hit = (now + CACHE_S, status, body, content_type)
+        _cache[key] = hit
+    _, status, body, content_type = hit
+    return web.Response(body=body, status=status, content_type=content_type, charset="utf-8",
+                        headers={"Cache-Control": f"public, max-age={int(CACHE_S)}",
+                                 "Access-Control-Allow-Origin": "*"})
+
+
+def _enabled(console: Console) -> None:
+    if not console.settings.public_pages:
+        raise web.HTTPNotFound(text="the public pages are turned off")
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _error(status: int, text: str) -> tuple[int, bytes]:
+    return status, _json([{"code": status, "description": text}])
+
+
+async def _summary(console: Console, language: str) -> dict[str, Any]:
+    clock = await dashboard.stored_clock(console.db)
+    zones = await zonestore.load(console.db)
+    return await public.summary(console.db, console.settings, clock, zones, language=language)
+
+
+@public_route
+async def page_html(request: web.Request) -> web.Response:
+    console = console_of(request)
+    _enabled(console)
+    language = language_of(request)
+
+    async def make() -> tuple[int, bytes]:
+        data = await _summary(console, language)
+        tx = analytics_text.translator(language)
+        zones = await zonestore.load(console.db)
+        months = [m["month"] for m in data["by_month"]]
+        types = [t["service_code"] for t in data["by_type"]]
+        names = {t["service_code"]: t["service_name"] for t in data["by_type"]}
+        drawn = {
+            "months": charts.lines(
+                "public-months", tx("chart_month"), months,
+                [(names[t], [m["by_type"].get(t, 0) for m in data["by_month"]]) for t in types],
+                theme=charts.LIGHT, width=760),
+            "zones": charts.choropleth(
+                "public-zones", tx("chart_choropleth"), zones,
+                {z["zone"]: z["reports"] for z in data["by_zone"]}, theme=charts.LIGHT,
+                width=460, height=400),
+        }
+        response = page(request, "public.html", data=data, charts=drawn, tx=tx,
+                        percent=dashboard.percent, signed_percent=dashboard.signed_percent,
+                        number=charts.number)
+        assert isinstance(response.body, bytes)
+        return 200, response.body
+
+    return await _cached(request, "text/html", make)
+
+
+@public_route
+async def summary_json(request: web.Request) -> web.Response:
+    console = console_of(request)
+    _enabled(console)
+
+    async def make() -> tuple[int, bytes]:
+        return 200, _json(await _summary(console, language_of(request)))
+
+    return await _cached(request, "application/json", make)
+
+
+@public_route
+async def services_json(request: web.Request) -> web.Response:
+    console = console_of(request)
+    _enabled(console)
+
+    async def make() -> tuple[int, bytes]:
+        return 200, _json(public.services(console.settings, language_of(request)))
+
+    return await _cached(request, "application/json", make)
+
+
+async def _requests(request: web.Request, console: Console,
+                    query: dict[str, str]) -> tuple[int, bytes]:
+    clock = await dashboard.stored_clock(console.db)
+    try:
+        q = public.parse_query(query, console.settings, clock)
+    except public.PublicQueryError as exc:
+        return _error(400, str(exc))
+    zones = await zonestore.load(console.db)
+    found = await public.requests(console.db, console.settings, clock, zones, q,
+                                  language=language_of(request))
+    if "service_request_id" in query and not found and request.match_info.get("report"):
+        return _error(404, "no such public service request")
+    return 200, _json(found)
+
+
+@public_route
+async def requests_json(request: web.Request) -> web.Response:
+    console = console_of(request)
+    _enabled(console)
+    query = {k: request.query[k] for k in request.query}
+
+    async def make() -> tuple[int, bytes]:
+        return await _requests(request, console, query)
+
+    return await _cached(request, "application/json", make)
+
+
+@public_route
+async def request_json(request: web.Request) -> web.Response:
+    console = console_of(request)
+    _enabled(console)
+    number = parse_id(request.match_info["report"])
+
+    async def make() -> tuple[int, bytes]:
+        if number is None:
+            return _error(404, "no such public service request")
+        return await _requests(request, console, {"service_request_id": str(number)})
+
+    return await _cached(request, "application/json", make)
