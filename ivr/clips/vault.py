@@ -28,6 +28,9 @@ from ivr.domain.clips import ClipInfo, ClipInvalid
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATES = (8000, 16000, 48000)
+# Batches kept at once: a take that ends while a batch is on its way to the disk
+# starts the next one rather than waiting for it, up to this many.
+KEEPERS = 3
 _SAFE = re.compile(r"[^A-Za-z0-9.]")
 NAME = re.compile(r"^(?P<call>[A-Za-z0-9._]+)-r(?P<report>\d+)-t(?P<take>\d+)\.wav$")
 
@@ -103,7 +106,7 @@ class ClipVault:
         self.quarantine = self.root / ".quarantine"
         self._clock = clock
         self._waiting: list[_Take] = []
-        self._keeper: asyncio.Task[None] | None = None
+        self._keepers: set[asyncio.Task[None]] = set()
 
     def prepare(self) -> None:
         for folder in (self.root, self.incoming, self.quarantine):
@@ -128,8 +131,11 @@ class ClipVault:
     async def keep(self, recorded: Path, *, partial: bool) -> ClipInfo | None:
         future: asyncio.Future[ClipInfo | None] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Take(recorded, partial, future))
-        if self._keeper is None or self._keeper.done():
-            self._keeper = asyncio.create_task(self._keep_waiting(), name="alerta-clip-keeper")
+        self._keepers = {k for k in self._keepers if not k.done()}
+        if len(self._keepers) < KEEPERS:
+            self._keepers.add(
+                asyncio.create_task(self._keep_waiting(), name="alerta-clip-keeper")
+            )
         return await future
 
     async def _keep_waiting(self) -> None:

@@ -243,8 +243,8 @@ class Database:
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         if self._reader is None:
             raise StoreError("the store is closed")
-        async with self._reader.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        # One trip to the reader's thread (execute, fetch and close there), not three.
+        return list(await self._reader.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)
