@@ -13,4 +13,6 @@ QUEUE_STATUS = "QUEUESTATUS"  # set by Queue() when it returns without an answer
 QUEUE_NOT_ANSWERED = frozenset(
     {"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"}
 )
-CALLBACK_NUMBER = "ALERTA_CALLBACK_NUMBER"  # the citizen's number for an operator callback (AMI)
+# Operator callbacks (AMI Originate into context alerta-callback): the number arrives as
+# the extension; these ride along as channel variables.
+CALLBACK_RING_S = "ALERTA_RING_S"  # how long the citizen's phone rings
