@@ -105,13 +105,14 @@ class Svg:
 
 
 def _nice_top(value: float) -> float:
-    if value <= 0:
-        return 1.0
-    power = float(10 ** math.floor(math.log10(value)))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
-            return step * power
-    return 10 * power
+    """The axis top: four ticks of a round, whole size (counts have no halves)."""
+    raw = max(value / 4, 1.0)
+    power = float(10 ** math.floor(math.log10(raw)))
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        tick = step * power
+        if tick >= raw and tick == int(tick):
+            return 4 * tick
+    return 40 * power
 
 
 def _axis(svg: Svg, left: float, top: float, right: float, bottom: float, peak: float) -> None:

@@ -135,13 +135,17 @@ async def _zones(settings: Settings, args: argparse.Namespace) -> int:
     codes = {z.code for z in shapes}
     configured = {z.code for z in settings.zones}
     if codes - configured:
-        print(f"alerta: note: zones {sorted(codes - configured, key=int)} are not in the "
+        print(f"alerta: note: zones {_codes(codes - configured)} are not in the "
               "settings' zones, so callers cannot pick them on the keypad", file=sys.stderr)
     if configured - codes:
-        print(f"alerta: note: settings' zones {sorted(configured - codes, key=int)} have no "
+        print(f"alerta: note: settings' zones {_codes(configured - codes)} have no "
               "shape in the file; their reports are counted but not drawn", file=sys.stderr)
     print(f"imported {len(shapes)} zones from {args.file}")
     return 0
+
+
+def _codes(codes: set[str]) -> str:
+    return ", ".join(sorted(codes, key=lambda c: (len(c), c)))
 
 
 HANDLERS: dict[str, Handler] = {"demo": _demo, "stats": _stats, "zones": _zones}

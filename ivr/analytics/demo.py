@@ -238,14 +238,13 @@ async def load(conn: aiosqlite.Connection, gen: Generator) -> int:
                          "empty one (set ALERTA_DATABASE to a new file)")
     await conn.execute("UPDATE analytics_clock SET timezone = ?, utc_offset_minutes = ?",
                        (gen.clock.timezone, gen.clock.utc_offset_minutes))
+    # In time order, report numbers rise with time as they would have, and every
+    # index on created_at grows at its end (twice as fast as inserting at random).
+    rows = sorted(gen.reports(), key=lambda r: str(r[13]))
     count = 0
     async with triggers_off(conn):
-        batch: list[tuple[object, ...]] = []
-        for report in gen.reports():
-            batch.append(report)
-            if len(batch) >= BATCH:
-                count += await _flush(conn, batch)
-        count += await _flush(conn, batch)
+        for start in range(0, len(rows), BATCH):
+            count += await _flush(conn, rows[start:start + BATCH])
     return count
 
 
@@ -265,6 +264,4 @@ async def _flush(conn: aiosqlite.Connection, batch: list[tuple[object, ...]]) ->
         events.append((number, r[14], "demo", "report.state_changed", closed))
     await conn.executemany(
         "INSERT INTO events (report_id, at, actor, kind, data) VALUES (?, ?, ?, ?, ?)", events)
-    size = len(batch)
-    batch.clear()
-    return size
+    return len(batch)

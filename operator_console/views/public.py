@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,11 +23,13 @@ from operator_console.views import analytics_text
 
 CACHE_S = 60.0
 CACHE_MAX = 256
-_cache: dict[tuple[str, str, str], tuple[float, int, bytes, str]] = {}
+Cache = dict[tuple[str, str, str], tuple[float, int, bytes, str]]
+_caches: weakref.WeakKeyDictionary[web.Application, Cache] = weakref.WeakKeyDictionary()
 
 
 async def _cached(request: web.Request, content_type: str,
                   make: Callable[[], Awaitable[tuple[int, bytes]]]) -> web.Response:
+    _cache = _caches.setdefault(request.app, {})  # one per application
     key = (request.path, request.query_string, language_of(request))
     hit = _cache.get(key)
     now = time.monotonic()
