@@ -1,0 +1,268 @@
+"""The rollups kept by triggers always equal a full recount, whatever writes the reports.
+
+Random inserts (the IVR flow's store calls, manual entries, raw SQL), location
+and state changes, callbacks, edits of the time, type, zone and channel, and
+deletions, then: the kept rollups equal a recount from the reports, row for row.
+
+Deleting a report: ``events`` rows reference their report and are append-only
+(a trigger refuses to delete them), so the store never deletes a report and a
+report with events cannot be deleted with foreign keys on. The test deletes
+through a connection of its own with ``PRAGMA foreign_keys = OFF``, which is
+what an operator cleaning up by hand would have to do, and what the rollups
+must survive.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import aiosqlite
+
+from ivr.analytics import rollup
+from ivr.config import Settings
+from ivr.domain.reports import TRANSITIONS, ReportState
+from ivr.domain.roles import Channel
+from ivr.flows.deps import Location, NewReport
+from ivr.store.casework import CaseError, Casework, ManualReport
+from ivr.store.db import Database
+from ivr.store.reports import Reports, iso
+
+TYPES = ("robbery", "noise", "suspicious", "accident", "other", "emergency")
+STATES = [s.value for s in ReportState]
+
+
+class Clock:
+    """A clock the test moves: reports land on any day, at month and midnight edges too."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.moment = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def jump(self) -> None:
+        base = datetime(2023, 11, 28, tzinfo=UTC)
+        if self.rng.random() < 0.3:  # just around a local midnight at a month's end
+            day = base + timedelta(days=self.rng.choice([3, 34, 64, 95, 400]))
+            self.moment = day + timedelta(hours=5, seconds=self.rng.randint(-90, 90))
+        else:
+            self.moment = base + timedelta(seconds=self.rng.randrange(500 * 86400))
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+async def differences(db: Database) -> dict[str, list[tuple[object, ...]]]:
+    async def op(conn: aiosqlite.Connection) -> dict[str, list[tuple[object, ...]]]:
+        return await rollup.differences(conn)
+
+    return await db.write(op)
+
+
+def _raw(settings: Settings) -> sqlite3.Connection:
+    conn = sqlite3.connect(settings.database, isolation_level=None, timeout=10)
+    conn.execute("PRAGMA foreign_keys = OFF")  # see the module docstring
+    return conn
+
+
+async def test_rollups_equal_a_recount_after_random_writes(settings: Settings) -> None:
+    rng = random.Random(20240607)
+    clock = Clock(rng)
+    async with Database(settings.database) as db:
+        reports = Reports(db, clock, settings.callback_deadlines())
+        casework = Casework(db, clock, settings.callback_deadlines())
+        raw = _raw(settings)
+        ids: list[int] = []
+
+        async def ivr_report() -> None:
+            clock.jump()
+            number = await reports.open_report(NewReport(
+                type_id=rng.choice(TYPES), priority=rng.randint(1, 6), emergency=False,
+                language="es", caller=rng.choice([None, "987654321"]), caller_id_raw=None,
+                call_id="c1"))
+            ids.append(number)
+            if rng.random() < 0.7:
+                located = rng.random() < 0.6
+                await reports.set_location(number, Location(
+                    zone=str(rng.randint(1, 14)), address="", source="keypad",
+                    lat=-12.12 + rng.uniform(-0.015, 0.015) if located else None,
+                    lon=-77.03 + rng.uniform(-0.02, 0.02) if located else None))
+            await reports.close_call(number, complete=rng.random() < 0.8, outcome="completed",
+                                     last_step=None)
+
+        async def manual_report() -> None:
+            clock.jump()
+            number = await casework.file_manual(ManualReport(
+                type_id=rng.choice(TYPES), priority=3, channel=rng.choice(list(Channel)),
+                summary="reporte de prueba", caller=rng.choice([None, "912345678"]),
+                zone=rng.choice([None, "3", "14"])), "user:ana")
+            ids.append(number)
+
+        async def change_state() -> None:
+            if not ids:
+                return
+            number = rng.choice(ids)
+            row = raw.execute("SELECT state FROM reports WHERE id = ?", (number,)).fetchone()
+            if row is None:
+                return
+            allowed = sorted(TRANSITIONS[ReportState(row[0])])
+            if not allowed:
+                return
+            target = rng.choice(allowed)
+            clock.moment += timedelta(seconds=rng.randint(5, 20000))
+            try:
+                await casework.change_state(
+                    number, target, "user:ana", unit="SZ-1" if target is ReportState.DISPATCHED
+                    else "", duplicate_of=rng.choice(ids) if target is ReportState.DUPLICATE
+                    else None)
+            except (CaseError, LookupError):
+                pass  # refused (a duplicate of a duplicate, of itself): nothing changed
+
+        def raw_update() -> None:
+            if not ids:
+                return
+            number = rng.choice(ids)
+            column, value = rng.choice([
+                ("type", rng.choice(TYPES)), ("zone", rng.choice([None, "", "5", "9"])),
+                ("channel", rng.choice(["ivr", "radio", "pos"])),
+                ("state", rng.choice(STATES)),
+                ("created_at", iso(datetime(2024, 2, 29, 4, 59, 59, tzinfo=UTC)
+                                   + timedelta(seconds=rng.randint(0, 3)))),
+                ("first_action_at", rng.choice([None, iso(clock() + timedelta(minutes=3))])),
+                ("callback_done_at", rng.choice([None, iso(clock() + timedelta(hours=30)),
+                                                 iso(clock() - timedelta(days=400))])),
+                ("callback_due_at", rng.choice([None, iso(clock())])),
+                ("lat", rng.choice([None, -12.1, 91.0])),
+                ("updated_at", iso(clock())),  # not counted: the triggers must let it by
+            ])
+            raw.execute(f"UPDATE reports SET {column} = ? WHERE id = ?", (value, number))
+
+        def raw_insert() -> None:
+            clock.jump()
+            cur = raw.execute(
+                "INSERT INTO reports (type, priority, state, channel, zone, lat, lon, created_at,"
+                " updated_at, first_action_at, callback_due_at) VALUES (?, 2, ?, ?, ?, ?, ?, ?,"
+                " ?, ?, ?)",
+                (rng.choice(TYPES), rng.choice(STATES), rng.choice(["ivr", "field"]),
+                 rng.choice([None, "2"]), -12.125, -77.035, iso(clock()), iso(clock()),
+                 iso(clock() + timedelta(seconds=rng.choice([30, 59, 60, 299, 3600, 90000]))),
+                 iso(clock() + timedelta(minutes=15))))
+            assert cur.lastrowid is not None
+            ids.append(cur.lastrowid)
+
+        def raw_delete() -> None:
+            if not ids:
+                return
+            number = ids.pop(rng.randrange(len(ids)))
+            raw.execute("DELETE FROM reports WHERE id = ?", (number,))
+
+        def bulk_update() -> None:  # one statement, many rows: the triggers fire per row
+            raw.execute("UPDATE reports SET state = 'resolved', callback_done_at = ?"
+                        " WHERE id % 7 = ?", (iso(clock()), rng.randrange(7)))
+
+        steps: list[tuple[float, Callable[[], object]]] = [
+            (0.25, ivr_report), (0.12, manual_report), (0.2, change_state), (0.2, raw_update),
+            (0.1, raw_insert), (0.08, raw_delete), (0.05, bulk_update),
+        ]
+        for n in range(1200):
+            pick = rng.random()
+            for weight, step in steps:
+                if pick < weight:
+                    result = step()
+                    if result is not None:
+                        await result  # type: ignore[misc]
+                    break
+                pick -= weight
+            if n % 300 == 299:
+                assert await differences(db) == {}, f"after step {n}"
+        count = raw.execute("SELECT count(*) FROM reports").fetchone()[0]
+        assert count > 150
+        assert await differences(db) == {}
+        # The day rollup holds every report exactly once (deleted ones are gone).
+        kept = raw.execute("SELECT sum(n) FROM rollup_day").fetchone()[0]
+        assert kept == count
+        raw.close()
+
+
+# Every column a report is counted by, with a value that moves it somewhere else.
+MOVES = [
+    ("type", "accident"), ("zone", "9"), ("zone", None), ("channel", "radio"),
+    ("state", "false_report"), ("created_at", "2024-04-01T04:59:00.000+00:00"),
+    ("first_action_at", "2024-03-15T12:10:00.000+00:00"), ("first_action_at", None),
+    ("callback_due_at", None), ("callback_due_at", "2024-03-15T12:01:00.000+00:00"),
+    ("callback_done_at", "2024-03-15T12:30:00.000+00:00"), ("callback_done_at", None),
+    ("lat", None), ("lat", -12.13), ("lon", -77.02), ("id", 777),
+]
+
+
+async def test_each_counted_column_alone_keeps_the_rollups_right(settings: Settings) -> None:
+    async with Database(settings.database) as db:
+        raw = _raw(settings)
+        raw.execute(
+            "INSERT INTO reports (id, type, priority, state, channel, zone, lat, lon, created_at,"
+            " updated_at, first_action_at, callback_due_at, callback_done_at) VALUES (1, 'noise',"
+            " 5, 'received', 'ivr', '4', -12.11, -77.04, '2024-03-15T12:00:00.000+00:00', 'x',"
+            " '2024-03-15T12:02:00.000+00:00', '2024-03-15T13:00:00.000+00:00',"
+            " '2024-03-15T12:20:00.000+00:00')")
+        for column, value in MOVES:
+            raw.execute(f"UPDATE reports SET {column} = ?", (value,))
+            assert await differences(db) == {}, (column, value)
+        raw.execute("DELETE FROM reports")
+        assert await differences(db) == {}
+        assert raw.execute("SELECT count(*) FROM rollup_day WHERE n != 0").fetchone()[0] == 0
+        raw.close()
+
+
+async def test_changing_the_clock_and_rebuilding_moves_reports_between_days(
+        settings: Settings) -> None:
+    async with Database(settings.database) as db:
+        raw = _raw(settings)
+        # 03:30 UTC on 1 March is 22:30 on 28 February in Lima (UTC-5).
+        raw.execute("INSERT INTO reports (type, priority, created_at, updated_at)"
+                    " VALUES ('noise', 5, '2024-03-01T03:30:00.000+00:00', 'x')")
+        assert raw.execute("SELECT day, h22 FROM rollup_day").fetchall() == [("2024-02-29", 1)]
+
+        async def utc(conn: aiosqlite.Connection) -> None:
+            await rollup.rebuild(conn, rollup.Clock("UTC", 0))
+
+        await db.write(utc)
+        assert raw.execute("SELECT day, h03 FROM rollup_day WHERE n > 0").fetchall() == [
+            ("2024-03-01", 1)]
+        assert raw.execute("SELECT month FROM rollup_month WHERE n > 0").fetchall() == [
+            ("2024-03",)]
+        assert await differences(db) == {}
+        raw.close()
+
+
+def test_a_time_zone_becomes_its_standard_offset() -> None:
+    assert rollup.clock_for("America/Lima").utc_offset_minutes == -300
+    assert rollup.clock_for("Europe/Madrid").utc_offset_minutes == 60  # not summer's +120
+    assert rollup.clock_for("UTC").utc_offset_minutes == 0
+
+
+async def test_the_migration_counts_reports_that_were_there_before(settings: Settings) -> None:
+    """An existing database gets its rollups filled when migration 004 runs."""
+    async with Database(settings.database):
+        pass
+    raw = _raw(settings)
+    for name in [r[0] for r in raw.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'analytics%'")]:
+        raw.execute(f"DROP TRIGGER {name}")
+    for table in ("rollup_day", "rollup_month", "rollup_weekhour", "rollup_cell"):
+        raw.execute(f"DROP TABLE {table}")
+    raw.execute("DROP VIEW report_facts")
+    raw.execute("DROP TABLE analytics_scratch")
+    raw.execute("DROP TABLE analytics_clock")
+    raw.execute("DROP TABLE zones")
+    raw.execute("DELETE FROM schema_migrations WHERE version = 4")
+    raw.executemany("INSERT INTO reports (type, priority, zone, lat, lon, created_at, updated_at)"
+                    " VALUES (?, 2, '4', -12.11, -77.04, ?, 'x')",
+                    [("robbery", f"2024-05-{d:02d}T12:00:00.000+00:00") for d in range(1, 21)])
+    raw.close()
+    async with Database(settings.database) as db:
+        assert await differences(db) == {}
+        row = await db.fetchone("SELECT sum(n) FROM rollup_month")
+        assert row is not None and row[0] == 20
+        cells = await db.fetchone("SELECT sum(n) FROM rollup_cell")
+        assert cells is not None and cells[0] == 20
