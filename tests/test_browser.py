@@ -187,7 +187,7 @@ async def test_pages_load_nothing_from_outside_and_log_no_errors(
         paths = {url.removeprefix(site.origin).split("?")[0] for url in watch.requests}
         assert {"/login", "/", "/static/console.css", "/static/console.js",
                 "/static/favicon.svg", "/events", f"/reports/{number}",
-                f"/reports/{number}/clips/1"} <= paths, paths
+                f"/reports/{number}/clips/1/playback"} <= paths, paths
         assert watch.foreign(site.origin) == []
         assert watch.errors == []
         assert violations == []
