@@ -156,6 +156,20 @@ def patient_flow(calls: Calls) -> Flow:
     return run
 
 
+def long_then_short_flow(calls: Calls) -> Flow:
+    """A command with a long limit of its own (a 2-minute recording), then a plain one."""
+
+    async def run(call: Channel) -> None:
+        seen = calls.setdefault(call.info["uniqueid"], [])
+        seen.append(await call.record("/tmp/alerta/clip-1", max_s=120, silence_s=5))
+        try:
+            await call.answer()
+        except CommandTimeout:
+            seen.append("answer timed out")
+
+    return run
+
+
 async def failing_flow(call: Channel) -> None:
     await call.answer()
     raise RuntimeError("bug in the flow")
@@ -207,7 +221,12 @@ async def make_server(calls: Calls) -> AsyncIterator[ServerFactory]:
     async def make(**overrides: Any) -> AgiServer:
         values = {"agi_port": 0, "agi_env_timeout_s": 5.0, "agi_command_timeout_s": 5.0}
         settings = dataclasses.replace(Settings(), **{**values, **overrides})
-        routes = {"demo": demo_flow(calls), "patient": patient_flow(calls), "boom": failing_flow}
+        routes = {
+            "demo": demo_flow(calls),
+            "patient": patient_flow(calls),
+            "long": long_then_short_flow(calls),
+            "boom": failing_flow,
+        }
         server = AgiServer(settings, routes)
         await server.start()
         servers.append(server)
@@ -397,6 +416,39 @@ async def test_late_reply_to_a_timed_out_command_is_not_taken_for_the_next_one(
     await peer.expect_closed()
     await peer.close()
     assert calls["patient.1"] == ["answer timed out", "5551234"]
+
+
+async def test_a_short_command_after_a_long_one_times_out_on_its_own_limit(
+    make_server: ServerFactory, calls: Calls
+) -> None:
+    # The RECORD FILE may take 120 s more than the 0.5 s limit; the ANSWER after it
+    # may not: the one watchdog timer, set for the recording, must be brought forward.
+    server = await make_server(agi_command_timeout_s=0.5)
+    peer = await Peer.connect(server.port)
+    await peer.send(environment("long.2", "long"))
+    await peer.converse([NORMAL[5]])
+    await peer.expect("ANSWER")  # and say nothing: the flow gives up well short of 120 s
+    await peer.expect_closed()
+    await peer.close()
+    assert calls["long.2"] == [RecordResult(RecordEnd.DTMF, 22400, "#"), "answer timed out"]
+
+
+async def test_replies_split_across_packets_and_ended_by_crlf_are_framed(
+    server: AgiServer, calls: Calls
+) -> None:
+    peer = await Peer.connect(server.port)
+    env = environment("split.1")
+    await peer.send(env[:37])
+    await peer.send(env[37:])
+    for command, reply in NORMAL:
+        await peer.expect(command)
+        wire = (reply + "\r\n").encode()
+        await peer.send(wire[:5])
+        await asyncio.sleep(0)  # most likely two reads on the server's side
+        await peer.send(wire[5:])
+    await peer.expect_closed()
+    await peer.close()
+    assert calls["split.1"] == NORMAL_SEEN
 
 
 # --- bad input ---------------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import wave
 from pathlib import Path
 
 import pytest
 
 from ivr.app import Services, services
+from ivr.clips import vault as vault_module
 from ivr.clips.vault import ClipVault, inspect_wav
 from ivr.config import Settings
 from ivr.domain.clips import ClipInvalid
@@ -92,3 +94,42 @@ async def test_reconciler_attaches_leftovers_and_quarantines_strangers(settings:
 
 def _assert_reconciled(svc: Services, number: int) -> None:
     assert not list(svc.vault.incoming.iterdir())
+
+
+async def test_takes_kept_together_share_folder_fsyncs_and_none_returns_before_its_own(
+    vault: ClipVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log: list[tuple[str, str]] = []
+    real_rename, real_fsync_dir = vault_module.os.rename, vault_module._fsync_dir
+
+    def rename(source: Path, target: Path) -> None:
+        real_rename(source, target)
+        log.append(("renamed", Path(source).name))
+
+    def fsync_dir(folder: Path) -> None:
+        real_fsync_dir(folder)
+        log.append(("fsynced", str(folder)))
+
+    monkeypatch.setattr(vault_module.os, "rename", rename)
+    monkeypatch.setattr(vault_module, "_fsync_dir", fsync_dir)
+    takes = [vault.incoming_path("c", 1, n) for n in range(1, 13)]
+    for take in takes:
+        write_wav(take.with_name(take.name + ".wav"), 0.5)
+
+    async def keep(take: Path) -> None:
+        clip = await vault.keep(take, partial=False)
+        assert clip is not None
+        log.append(("returned", take.name + ".wav"))
+
+    await asyncio.gather(*(keep(take) for take in takes))
+
+    day = str(vault.root / vault_module.datetime.now().strftime("%Y/%m/%d"))
+    fsyncs = [folder for event, folder in log if event == "fsynced"]
+    assert len(fsyncs) < 2 * len(takes)  # shared, not two per take
+    for take in takes:
+        name = take.name + ".wav"
+        renamed = log.index(("renamed", name))
+        returned = log.index(("returned", name))
+        between = {folder for event, folder in log[renamed:returned] if event == "fsynced"}
+        assert {day, str(vault.incoming)} <= between, name  # both folders, after the move
+    assert not list(vault.incoming.iterdir())

@@ -332,6 +332,34 @@ async def test_record_file_writes_the_voice_and_ends_by_key(serve: Serve, tmp_pa
     assert frames == load_voice(voice)
 
 
+async def test_the_reply_to_record_file_comes_once_the_file_is_whole(
+    serve: Serve, tmp_path: Path
+) -> None:
+    # The file is written off the fake's event loop; the reply still waits for it,
+    # and a command sent meanwhile (the server should not, but may) is answered after.
+    voice = make_tone_wav(tmp_path / "voice.wav", 2.0)
+    clip = tmp_path / "clip.wav"
+
+    async def eager(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Session) -> None:
+        writer.write(
+            f'RECORD FILE {tmp_path}/clip wav "#" 120000 s=5\nGET VARIABLE CALLERID(num)\n'.encode()
+        )
+        s.replies.append(await _read_reply(reader, s))
+        s.replies.append(f"{clip.stat().st_size} bytes on disk")
+        s.replies.append(await _read_reply(reader, s))
+
+    result, session = await serve(CallScript(voice=voice), eager)
+    assert session.replies == [
+        "200 result=35 (dtmf) endpos=16000",
+        f"{44 + 32000} bytes on disk",
+        "200 result=1 (5551234)",
+    ]
+    assert result.commands == [
+        f'RECORD FILE {tmp_path}/clip wav "#" 120000 s=5',
+        "GET VARIABLE CALLERID(num)",
+    ]
+
+
 async def test_record_file_by_timeout_is_cut_to_the_limit(serve: Serve, tmp_path: Path) -> None:
     voice = make_tone_wav(tmp_path / "voice.wav", 2.0)
     got = await replies(

@@ -127,3 +127,32 @@ async def test_directory_import_and_lookup(svc: Services) -> None:
     assert found is not None and found.zone == "3" and found.address == "Av. Larco 123"
     assert found.source == "directory"
     assert await svc.directory.lookup("5550000") is None
+
+
+async def test_a_write_waits_off_the_loop_while_another_process_holds_the_write_lock(
+    svc: Services,
+) -> None:
+    # The console may run in another process and be mid-write: our batch must wait
+    # for its lock (up to busy_timeout) in the writer's thread, not fail, and not
+    # stall the event loop that carries the calls.
+    other = sqlite3.connect(svc.settings.database, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        opening = asyncio.create_task(svc.reports.open_report(new_report()))
+        ticks = 0
+        for _ in range(10):
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 10 and not opening.done()
+        other.execute("COMMIT")
+        number = await asyncio.wait_for(opening, 10)
+    finally:
+        other.close()
+    assert [r["number"] for r in await svc.reports.listing()] == [number]
+
+
+async def test_statement_journals_stay_in_memory(svc: Services) -> None:
+    writer = svc.db._writer
+    assert writer is not None
+    async with writer.execute("PRAGMA temp_store") as cur:
+        assert (await cur.fetchone())[0] == 2  # MEMORY

@@ -151,7 +151,7 @@ class AgiConnection(asyncio.BufferedProtocol):
                 self._waiter = None
         line = lines.popleft()
         self._held -= len(line) + 1
-        if self._read_paused and self._held <= self._high_water // 2:
+        if self._read_paused and self._held <= self._high_water // 2 and not self._overrun:
             self._read_paused = False
             self.transport.resume_reading()
         return line
