@@ -297,18 +297,25 @@ class AgiChannel:
         while self._owed > 1:
             await self._read_reply_lines()  # a late reply to an abandoned command
             self._owed -= 1
-        lines = await self._read_reply_lines()
+        # _read_reply_lines(), its usual case inlined: one line that is the reply.
+        try:
+            raw = await conn.readline()
+        except (ConnectionEnded, LineTooLong) as exc:
+            self._line_failed(exc)
+        line = self._text(raw)
+        if line == protocol.HANGUP_NOTICE or protocol.starts_usage(line):
+            lines = await self._read_reply_lines(line)
+        else:
+            lines = [line]
         self._owed -= 1
         if lines[0].startswith("511"):
             self._hung_up = True
         return protocol.parse_reply(lines)
 
-    async def _read_reply_lines(self) -> list[str]:
-        try:
-            raw = await self._conn.readline()
-        except (ConnectionEnded, LineTooLong) as exc:
-            self._line_failed(exc)
-        line = self._text(raw)
+    async def _read_reply_lines(self, line: str | None = None) -> list[str]:
+        """One whole reply: a HANGUP notice skipped, a 520 usage text read to its end."""
+        if line is None:
+            line = await self._read_line()
         while line == protocol.HANGUP_NOTICE:
             self._hung_up = True
             line = await self._read_line()
