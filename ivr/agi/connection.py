@@ -10,8 +10,9 @@ channel its replies.
 It is a ``BufferedProtocol``: asyncio's plain protocols read with
 ``recv(256 KiB)``, and glibc serves an allocation that large with ``mmap``, so
 every short reply cost mmap, mremap and munmap system calls and a page fault.
-Here the socket is read into one buffer per thread, reused by every connection
-(the event loop hands it out and takes it back within one callback).
+Here the socket is read into one buffer per thread, reused by every connection:
+the selector event loop (and uvloop) hands it out and takes it back within one
+callback. (Windows' proactor loop does not, and is not supported.)
 """
 
 from __future__ import annotations
