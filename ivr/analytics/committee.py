@@ -175,7 +175,7 @@ def pdf(week: Week, labels: Mapping[str, str], types: Sequence[str],
     rows.append([tx("total"), str(week.total), f"{week.baseline_total:.1f}",
                  _pct(change(week.total, week.baseline_total)),
                  str(sum(week.last_year.values()))])
-    _table(doc, heads, rows, (62, 28, 32, 28, 40))
+    _table(doc, heads, rows, (54, 28, 36, 28, 44))
     doc.ln(3)
     k, b = week.kpis, week.baseline_kpis
     _table(doc, [tx("kpis"), tx("this_week"), tx("average_4")], [
@@ -184,7 +184,7 @@ def pdf(week: Week, labels: Mapping[str, str], types: Sequence[str],
         [tx("within_15"), _share(k.first_action_within(900)), _share(b.first_action_within(900))],
         [tx("callbacks_on_time"), _share(k.callbacks_share), _share(b.callbacks_share)],
         [tx("confirmed"), _share(k.confirmed_share), _share(b.confirmed_share)],
-    ], (82, 50, 50))
+    ], (82, 54, 54))
     found = charts_for(week, labels, shapes, tx, charts.LIGHT)
     doc.ln(3)
     doc.image(io.BytesIO(charts.for_pdf(found["trend"])), w=180)
@@ -193,7 +193,7 @@ def pdf(week: Week, labels: Mapping[str, str], types: Sequence[str],
     doc.set_font("Helvetica", "B", 12)
     doc.cell(0, 8, _latin1(tx("hot_top")), new_x="LMARGIN", new_y="NEXT")
     _table(doc, [tx("zone"), tx("hour"), tx("reports")],
-           [[z, f"{h:02d}:00-{h:02d}:59", str(n)] for z, h, n in week.hotspots], (40, 50, 40))
+           [[z, f"{h:02d}:00-{h:02d}:59", str(n)] for z, h, n in week.hotspots], (40, 54, 40))
     doc.ln(3)
     doc.image(io.BytesIO(charts.for_pdf(found["zones"])), w=120)
     return bytes(doc.output())
@@ -201,7 +201,7 @@ def pdf(week: Week, labels: Mapping[str, str], types: Sequence[str],
 
 def _table(doc: FPDF, heads: Sequence[str], rows: Sequence[Sequence[str]],
            widths: Sequence[float]) -> None:
-    doc.set_font("Helvetica", "B", 9)
+    doc.set_font("Helvetica", "B", 8)
     doc.set_fill_color(230, 233, 238)
     for head, w in zip(heads, widths, strict=True):
         doc.cell(w, 7, _latin1(head), border=1, fill=True)

@@ -9,6 +9,7 @@ packaged sample: the store module below is the only one that writes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -200,8 +201,13 @@ def parse(text: str | bytes) -> list[ZoneShape]:
 
 def sample() -> list[ZoneShape]:
     """The approximate sample zoning of Miraflores shipped with the package."""
+    return list(_sample())
+
+
+@functools.cache
+def _sample() -> tuple[ZoneShape, ...]:
     text = (resources.files("ivr") / "data" / SAMPLE).read_text(encoding="utf-8")
-    return parse(text)
+    return tuple(parse(text))
 
 
 def zone_of(zones: Iterable[ZoneShape], lon: float, lat: float) -> str | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import aiosqlite
 from aiohttp import web
 
 from ivr.analytics import charts, committee, dashboard, exports, panels, rollup, zonestore
@@ -149,7 +150,7 @@ async def _audit_export(console: Console, request: web.Request, kind: str, f: Fi
     actor = session_of(request).user.actor
     now = iso(utc_now())
 
-    async def op(conn: Any) -> None:
+    async def op(conn: aiosqlite.Connection) -> None:
         await events.append(conn, None, "analytics.exported", now, actor=actor,
                             data={"format": kind, "query": query_of(f)})
 
