@@ -32,7 +32,9 @@ def add_parsers(sub: Any) -> None:
     ssub = stats.add_subparsers(dest="stats_command", required=True, metavar="ACTION")
     type_year = ssub.add_parser("type-year", help="reports by incident type and year (Table 1)")
     type_year.add_argument("--json", action="store_true", help="print JSON")
-    rebuild = ssub.add_parser("rebuild", help="recount every rollup (after a time zone change)")
+    rebuild = ssub.add_parser(
+        "rebuild", help="recount every rollup (after a time zone change); it holds the write "
+        "lock while it runs, some 15 s a million reports: run it when the line is quiet")
     rebuild.add_argument("--check", action="store_true",
                          help="only compare the rollups with a recount; exit 1 if they differ")
 
@@ -83,7 +85,9 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
                 return 0
             years = data["years"]
             print(f"{'type':<30}" + "".join(f"{y:>9}" for y in years) + f"{'total':>10}")
-            for type_id, row in data["types"].items():
+            order = [t for t in TABLE1_ROWS if t in data["types"]]
+            for type_id in order + sorted(set(data["types"]) - set(order)):
+                row = data["types"][type_id]
                 label = TABLE1_ROWS.get(type_id, type_id)
                 cells = "".join(f"{row.get(y, 0):>9,}" for y in years)
                 print(f"{label:<30}{cells}{sum(row.values()):>10,}")

@@ -90,13 +90,17 @@ async def _context(request: web.Request, console: Console, f: Filters) -> dict[s
     names = {z.code: z.name for z in console.settings.zones}
     names.update({z.code: z.name for z in shapes})
     clock = await dashboard.stored_clock(console.db)
-    wanted = rollup.clock_for(console.settings.analytics_timezone)
+    try:
+        wanted = rollup.clock_for(console.settings.analytics_timezone)
+        stale = wanted.utc_offset_minutes != clock.utc_offset_minutes
+    except rollup.ClockError:
+        stale = True  # a time zone the system does not know: say so, count as stored
     return {
         "f": f, "qs": query_of(f), "tx": analytics_text.translator(language),
         "one_day": timedelta(days=1),
         "labels": dashboard.type_labels(console.settings, language),
         "zone_names": names, "shapes": shapes, "clock": clock,
-        "clock_stale": wanted.utc_offset_minutes != clock.utc_offset_minutes,
+        "clock_stale": stale,
         "channels": [c.value for c in Channel],
         "channel_label": lambda c: dashboard.channel_label(c, language),
         "zone_codes": sorted(names, key=lambda c: (len(c), c)),
