@@ -5,10 +5,11 @@ take ends we validate the WAV, fsync it, rename it into ``YYYY/MM/DD/`` and
 fsync that folder; only then is it attached in the store. A file that fails
 validation goes to ``.quarantine`` with a note saying why: nothing is deleted.
 
-Takes that end while others are being kept wait and are then kept together, in
-one trip to a worker thread: each file is still validated and fsynced on its
-own, but a folder that received several of them is fsynced once for all. No
-``keep()`` returns before its file and the folders it left and entered are durable.
+Takes that end together are kept together, in one trip to a worker thread (up
+to ``KEEPERS`` such batches at once): each file is still validated and fsynced
+on its own, but a folder that received several of them is fsynced once for all,
+after the renames. No ``keep()`` returns before its file and the folders it left
+and entered are durable, so nothing is attached in the store before that.
 """
 
 from __future__ import annotations

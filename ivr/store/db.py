@@ -67,9 +67,10 @@ async def _pragmas(conn: aiosqlite.Connection, *, writer: bool) -> None:
 class _WriterConnection(aiosqlite.Connection):
     """An aiosqlite connection whose statements can run inline while a batch is open.
 
-    Only the writer loop turns ``inline`` on, and only between a completed
-    ``BEGIN IMMEDIATE`` and its ``COMMIT``: the connection's thread is idle then,
-    so the sqlite3 connection is never used by two threads at once.
+    Only the writer loop turns ``inline`` on: to try ``BEGIN IMMEDIATE``, then
+    for the statements of the batch up to its ``COMMIT``. The connection's thread
+    is idle all that time, so the sqlite3 connection is never used by two
+    threads at once.
     """
 
     inline = False
