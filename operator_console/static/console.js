@@ -93,7 +93,14 @@
       el.className = `pill ${state === "up" ? "on" : state === "disabled" ? "" : "bad"}`;
     });
   }
-  if (live && (page === "queue" || page === "report" || page === "supervision" || page === "search")) {
+  const streams = page === "queue" || page === "report" || page === "supervision" || page === "search";
+  if (live && !streams) {
+    // No live feed on this page: say nothing rather than "offline", and ask for the link once.
+    live.hidden = true;
+    fetch("/api/ami", { credentials: "same-origin" }).then((r) => (r.ok ? r.json() : null))
+      .then((d) => { if (d) showAmi(d.state, d.detail); }).catch(() => {});
+  }
+  if (live && streams) {
     const after = body.dataset.lastEvent || "";
     const source = new EventSource(`/events${after ? `?after=${after}` : ""}`);
     source.onopen = () => { live.textContent = T.live; live.className = "pill on"; };
