@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -55,7 +56,7 @@ class Call:
         return self.channel.info.get("uniqueid", "") or "call"
 
     def prompt(self, prompt_id: str) -> str:
-        return str(self.deps.config.prompts / self.language / prompt_id)
+        return _prompt_path(str(self.deps.config.prompts), self.language, prompt_id)
 
     def prompts(self, *prompt_ids: str) -> list[str]:
         return [self.prompt(p) for p in prompt_ids]
@@ -109,3 +110,9 @@ class Call:
         return await self.channel.read_digits(
             self.prompt(prompt_id), max_digits=max_digits, timeout_s=timeout
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _prompt_path(folder: str, language: str, prompt_id: str) -> str:
+    """``<prompts>/<lang>/<id>`` as Asterisk sees it; the same few hundred strings every call."""
+    return f"{folder}/{language}/{prompt_id}"
