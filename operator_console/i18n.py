@@ -74,6 +74,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "extension": ("Anexo (teléfono)", "Extension (phone)"),
     "active": ("Activo", "Active"),
     "add_user": ("Crear usuario", "Add user"),
+    "my_account": ("Mi cuenta", "My account"),
+    "current_password": ("Contraseña actual", "Current password"),
+    "new_password": ("Contraseña nueva (10 caracteres o más)", "New password (10+ characters)"),
+    "again": ("Repetir", "Again"),
+    "password_changed": ("Contraseña cambiada.", "Password changed."),
     "keys_help": (
         "j/k mover · Enter abrir · Espacio reproducir · c devolver llamada · "
         "a confirmar · d despachar · r resolver · n nota · / buscar · Esc cola",

@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from operator_console.views import (
+    account,
     admin,
     analytics,
     auth,
@@ -27,6 +28,8 @@ def setup_routes(app: web.Application, static: Path) -> None:
     r.add_post("/login", auth.login)
     r.add_post("/logout", auth.logout)
     r.add_post("/language", auth.set_language)
+    r.add_get("/account", account.account_page)
+    r.add_post("/account/password", account.change_password)
     r.add_get("/", queue.index)
     r.add_get("/queue/rows", queue.rows_fragment)
     r.add_get("/api/queue", queue.queue_api)

@@ -23,6 +23,8 @@ PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz"),
 TABLE: dict[tuple[str, str], Role] = {
     ("POST", "/logout"): Role.OPERATOR,
     ("POST", "/language"): Role.OPERATOR,
+    ("GET", "/account"): Role.OPERATOR,
+    ("POST", "/account/password"): Role.OPERATOR,
     ("GET", "/"): Role.OPERATOR,
     ("GET", "/queue/rows"): Role.OPERATOR,
     ("GET", "/api/queue"): Role.OPERATOR,
@@ -260,3 +262,22 @@ async def test_clip_serving_refuses_traversal_and_id_guessing(settings: Settings
             response = await b.get(url)
             assert response.status in (403, 404), (url, response.status)
             assert b"secret" not in await response.read()
+
+
+async def test_a_user_changes_their_own_password(settings: Settings) -> None:
+    async with console_site(settings) as site, site.browser() as b, site.browser() as other:
+        await b.login("ana")
+        await other.login("ana")  # a second session, e.g. another workstation
+        wrong = await b.post("/account/password", {"current": "nope", "new": "x" * 12,
+                                                   "again": "x" * 12})
+        assert wrong.status == 400 and "current password is wrong" in await wrong.text()
+        differ = await b.post("/account/password", {"current": PASSWORD, "new": "y" * 12,
+                                                    "again": "z" * 12})
+        assert differ.status == 400
+        ok = await b.post("/account/password", {"current": PASSWORD, "new": "nueva clave 2026",
+                                                "again": "nueva clave 2026"})
+        assert ok.status == 303
+        assert (await b.get("/api/queue")).status == 200  # this browser got a fresh session
+        assert (await other.get("/api/queue")).status == 401  # every other session ended
+        assert (await other.login("ana")).status == 401
+        assert (await other.login("ana", "nueva clave 2026")).status == 302

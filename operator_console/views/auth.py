@@ -16,6 +16,7 @@ from operator_console.state import console_of
 
 WINDOW_S = 900.0  # failures from one address are remembered this long
 MAX_DELAY_S = 5.0
+MAX_ADDRESSES = 10_000
 
 
 def _safe_next(target: str) -> str:
@@ -66,6 +67,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     if result.user is None:
         recent.append(now)
         console.login_failures[address] = recent[-50:]
+        if len(console.login_failures) > MAX_ADDRESSES:  # forget addresses gone quiet
+            for stale in [a for a, times in console.login_failures.items()
+                          if now - times[-1] >= WINDOW_S]:
+                del console.login_failures[stale]
         token = security.new_login_csrf()
         key = "login_locked" if result.reason == "locked" else "login_bad"
         response = page(request, "login.html", status=401 if key == "login_bad" else 423,
