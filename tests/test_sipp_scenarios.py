@@ -35,6 +35,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.browser_util import in_ci
+
 ROOT = Path(__file__).resolve().parent.parent
 SIPP_DIR = ROOT / "tests" / "sipp"
 AUDIO = SIPP_DIR / "audio"
@@ -49,10 +51,6 @@ EVENT_NAMES = "0123456789*#ABCD"
 
 
 # --- which machine can run SIPp -------------------------------------------------------------
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
 def require(ok: bool, reason: str) -> None:

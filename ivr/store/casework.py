@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -18,7 +18,7 @@ from ivr.domain.reports import ReportState, TransitionError, check_transition
 from ivr.domain.roles import Channel
 from ivr.store import events
 from ivr.store.db import Database
-from ivr.store.reports import DEFAULT_CALLBACK_MINUTES, iso, utc_now
+from ivr.store.reports import callback_due, iso, utc_now
 
 MAX_NOTE = 4000
 UNIT = 40
@@ -173,8 +173,7 @@ class Casework:
             raise CaseError("say what was reported")
         moment = self.clock()
         now = iso(moment)
-        minutes = self.deadlines.get(entry.type_id, DEFAULT_CALLBACK_MINUTES)
-        due = iso(moment + timedelta(minutes=minutes)) if entry.caller else None
+        due = callback_due(self.deadlines, entry.type_id, moment) if entry.caller else None
         name = actor.removeprefix("user:")
 
         async def op(conn: aiosqlite.Connection) -> int:

@@ -18,6 +18,11 @@ from ivr.store.db import Database
 DEFAULT_CALLBACK_MINUTES = 24 * 60
 
 
+def callback_due(deadlines: Mapping[str, int], type_id: str, moment: datetime) -> str:
+    """When a report of ``type_id`` opened at ``moment`` must be called back (ISO UTC)."""
+    return iso(moment + timedelta(minutes=deadlines.get(type_id, DEFAULT_CALLBACK_MINUTES)))
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -43,8 +48,7 @@ class Reports:
     async def open_report(self, new: NewReport) -> int:
         moment = self.clock()
         now = iso(moment)
-        minutes = self.deadlines.get(new.type_id, DEFAULT_CALLBACK_MINUTES)
-        due = iso(moment + timedelta(minutes=minutes))
+        due = callback_due(self.deadlines, new.type_id, moment)
 
         async def op(conn: aiosqlite.Connection) -> int:
             cur = await conn.execute(
