@@ -33,6 +33,11 @@ class CommandRejected(ChannelError):
         self.message = message
 
 
+class RecordingFailed(ChannelError):
+    """Asterisk could not write the recording (``200 result=-1 (writefile)``: a full or
+    read-only disk, a missing folder). The caller is still on the line."""
+
+
 class CommandTimeout(ChannelError):
     """No reply to a command within the per-command time limit."""
 
@@ -86,7 +91,10 @@ class Channel(Protocol):
     async def record(
         self, path: str, *, max_s: int, silence_s: int, beep: bool = True, keys: str = "#"
     ) -> RecordResult:
-        """Record into ``path`` + ``.wav`` (path without extension)."""
+        """Record into ``path`` + ``.wav`` (path without extension).
+
+        Raises RecordingFailed when the file could not be written (the call goes on).
+        """
 
     async def get_variable(self, name: str) -> str | None: ...
 

@@ -29,6 +29,7 @@ from ivr.channel import (
     ProtocolViolation,
     QueueOutcome,
     RecordEnd,
+    RecordingFailed,
     RecordResult,
 )
 from ivr.config import Settings
@@ -68,7 +69,8 @@ def digits_result(reply: Reply) -> tuple[str, bool]:
 
 
 def record_result(reply: Reply) -> RecordResult:
-    """RECORD FILE: how the recording ended. A hangup returns (the clip is kept)."""
+    """RECORD FILE: how the recording ended. A hangup returns (the clip is kept);
+    a file Asterisk could not write raises RecordingFailed."""
     samples = reply.endpos or 0
     if reply.data in ("hangup", "waitfor"):
         return RecordResult(RecordEnd.HANGUP, samples)
@@ -76,6 +78,10 @@ def record_result(reply: Reply) -> RecordResult:
         return RecordResult(RecordEnd.DTMF, samples, key_of(reply))
     if reply.data == "timeout":
         return RecordResult(RecordEnd.TIMEOUT, samples)
+    if reply.data == "writefile":
+        # The file could not be opened: nothing was recorded, and the caller is still
+        # there (a hangup says "(hangup)"), waiting to hear what happens next.
+        raise RecordingFailed(f"recording not written: {protocol.excerpt(reply.raw)!r}")
     if reply.data == "randomerror":
         # The beep was cut short: by a key (result = its code) or by a hangup (-1).
         if reply.result == "-1":

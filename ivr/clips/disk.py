@@ -55,3 +55,19 @@ class DiskGuard:
         except Exception:  # a full disk may refuse the alert too: the caller still goes on
             logger.exception("disk low: the alert could not be stored")
         return False
+
+    async def recording_failed(self, report: int, take: int, detail: str) -> None:
+        """Asterisk could not write take ``take`` of ``report``: alert the command centre."""
+        free = free_mb(self.folder)
+        logger.error(
+            "recording failed: report %d take %d not written (%s); %.0f MB free in %s",
+            report, take, detail, free, self.folder,
+        )
+        try:
+            await raise_alert(
+                self.db, report, "alert.record_failed", self.clock(),
+                {"take": take, "detail": detail, "free_mb": round(free, 1),
+                 "folder": str(self.folder)},
+            )
+        except Exception:  # the report and the readback matter more than the alert row
+            logger.exception("recording failed: the alert could not be stored")

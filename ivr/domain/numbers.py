@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 _DIGITS = re.compile(r"[0-9]+")
+# The caller ID is kept as Asterisk sent it, for the record, but never unbounded:
+# a SIP peer may send any name, and the environment line may be kilobytes long.
+CALLER_ID_RAW_MAX = 80
 
 
 def usable_caller_id(callerid: str | None, presentation: str | None = None) -> str | None:
@@ -26,6 +29,27 @@ def usable_caller_id(callerid: str | None, presentation: str | None = None) -> s
     except ValueError:
         pass
     return number
+
+
+def callback_caller_id(
+    callerid: str | None, presentation: str | None, *, min_digits: int, max_digits: int
+) -> str | None:
+    """The caller ID when it may stand as the callback number, else None.
+
+    The same rule as a number typed on the keypad: digits only, within
+    ``min_digits..max_digits``. A 40-digit caller ID is not a phone number.
+    """
+    number = usable_caller_id(callerid, presentation)
+    if number is None or not valid_phone(number, min_digits, max_digits):
+        return None
+    return number
+
+
+def raw_caller_id(callerid: str | None) -> str | None:
+    """The caller ID as received, cut to ``CALLER_ID_RAW_MAX`` characters for the record."""
+    if callerid is None:
+        return None
+    return callerid[:CALLER_ID_RAW_MAX]
 
 
 def valid_phone(number: str, min_digits: int, max_digits: int) -> bool:

@@ -81,6 +81,9 @@ class DiskSpace(Protocol):
     async def room_to_record(self, report: int) -> bool:
         """False when the clip disk is short of space; the alert is raised by then."""
 
+    async def recording_failed(self, report: int, take: int, detail: str) -> None:
+        """Asterisk could not write a take: raise the alert (never raises itself)."""
+
 
 @dataclass(frozen=True, slots=True)
 class FlowConfig:

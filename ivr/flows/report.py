@@ -10,10 +10,10 @@ import asyncio
 import logging
 
 from ivr import variables
-from ivr.channel import CallerHungUp, Channel, QueueOutcome, RecordEnd
+from ivr.channel import CallerHungUp, Channel, QueueOutcome, RecordEnd, RecordingFailed
 from ivr.domain.clips import ClipInfo, ClipInvalid
 from ivr.domain.incidents import OPERATOR_PRIORITY, OPERATOR_TYPE_ID, Keypad, MenuAction
-from ivr.domain.numbers import usable_caller_id, valid_phone
+from ivr.domain.numbers import callback_caller_id, raw_caller_id, valid_phone
 from ivr.flows.common import Call, Outcome, Step
 from ivr.flows.deps import Deps, Location, NewReport
 from ivr.flows.status import tell_status
@@ -77,7 +77,13 @@ async def _converse(call: Call) -> Outcome:
         return Outcome.GAVE_UP
 
     incident = choice.incident if choice else None
-    caller_id = usable_caller_id(channel.info.get("callerid"), channel.info.get("callingpres"))
+    # The caller ID stands as the callback number only if it passes the rule a typed number does.
+    caller_id = callback_caller_id(
+        channel.info.get("callerid"),
+        channel.info.get("callingpres"),
+        min_digits=config.callback_min_digits,
+        max_digits=config.callback_max_digits,
+    )
     call.report = await call.deps.book.open_report(
         NewReport(
             type_id=incident.id if incident else OPERATOR_TYPE_ID,
@@ -85,7 +91,7 @@ async def _converse(call: Call) -> Outcome:
             emergency=bool(incident and incident.emergency),
             language=call.language,
             call_id=call.call_id,
-            caller_id_raw=channel.info.get("callerid"),
+            caller_id_raw=raw_caller_id(channel.info.get("callerid")),
             caller=caller_id,
         )
     )
@@ -107,14 +113,18 @@ async def _converse(call: Call) -> Outcome:
             return Outcome.OPERATOR
         if call.deps.config.operator_queue:
             await call.say("operator_unavailable")
-    kept = await _message(call)
+    kept, failed = await _message(call)
     call.complete = kept is not None
 
     await call.enter(Step.READBACK)
-    await _close(call, Outcome.COMPLETED)  # before the readback: a hangup now loses nothing
-    await call.say("message_saved" if kept else "report_number_is")
+    # Before the readback: a hangup now loses nothing. A report whose recording
+    # failed ends "completed" but not complete; its alert event says why.
+    await _close(call, Outcome.COMPLETED)
     if kept:
-        await call.say("report_number_is")
+        await call.say("message_saved")
+    elif failed:
+        await call.say("record_failed")
+    await call.say("report_number_is")
     await call.say_digits(str(call.report))
     await call.say("thanks_goodbye")
     await channel.hangup()
@@ -206,13 +216,22 @@ async def _room_to_record(call: Call) -> bool:
     return disk is None or await disk.room_to_record(call.report)
 
 
-async def _message(call: Call) -> ClipInfo | None:
-    """Record the message; the caller may listen and record again once."""
+async def _message(call: Call) -> tuple[ClipInfo | None, bool]:
+    """Record the message; the caller may listen and record again once.
+
+    Returns the take kept, if any, and whether Asterisk failed to write a take.
+    A failed write (a full disk) is not retried: the caller hears the report
+    number instead of a second failure.
+    """
     kept: ClipInfo | None = None
     take = 0
     while take < 2:
         take += 1
-        clip = await _record_take(call, take)
+        try:
+            clip = await _record_take(call, take)
+        except RecordingFailed as exc:
+            await _recording_failed(call, take, str(exc))
+            return kept, True
         if clip is None or clip.seconds * 1000 < call.deps.config.record_min_ms:
             if take == 1:
                 await call.say("record_empty")
@@ -221,7 +240,15 @@ async def _message(call: Call) -> ClipInfo | None:
         kept = clip
         if take == 2 or await _review(call, clip) != "2":
             break
-    return kept
+    return kept, False
+
+
+async def _recording_failed(call: Call, take: int, detail: str) -> None:
+    assert call.report is not None
+    logger.error("report %s take %d: the recording failed: %s", call.report, take, detail)
+    disk = call.deps.disk
+    if disk is not None:
+        await disk.recording_failed(call.report, take, detail)
 
 
 async def _record_take(call: Call, take: int) -> ClipInfo | None:

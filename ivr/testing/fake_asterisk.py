@@ -71,6 +71,8 @@ class CallScript:
       or "before_next_reply" (after the script's next command, before its reply).
     - ``extra_env``: added to or replacing ``agi_*`` lines ("arg_1" = "agi_arg_1").
     - ``timeout_s``: the whole call's limit; past it the fake hangs up the socket.
+    - ``unwritable_takes``: RECORD FILE commands (1 = the first) that answer
+      ``200 result=-1 (writefile)``, as Asterisk does on a full disk.
     """
 
     keys: Sequence[str] = ()
@@ -87,6 +89,7 @@ class CallScript:
     language: str = "en"
     extra_env: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float = 30.0
+    unwritable_takes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.validate()
@@ -170,6 +173,7 @@ class _Call:
         self.voice = LOW_NOISE_PCM if script.voice is None else load_voice(script.voice)
         self.hangup_on = frozenset(" ".join(name.upper().split()) for name in script.hangup_on)
         self.armed = script.hangup_at == HANGUP_AT_START
+        self.takes = 0  # RECORD FILE commands heard
         self.dead = False
         self.hangup_line_due = False  # the channel just died: a bare HANGUP must follow
         self.hangup_line_pending = False  # ... and it waits for the server's next command
@@ -331,8 +335,10 @@ class _Call:
         if hangs_up:  # only what arrived before the caller hung up is on disk
             audio = audio[: len(audio) // (2 * SAMPLE_WIDTH) * SAMPLE_WIDTH]
         target = Path(f"{path}.{file_format}")
-        if file_format != "wav":
-            return "200 result=-1 (writefile)"  # the only format this fake can write
+        self.takes += 1
+        # wav is the only format this fake can write; a full disk refuses any.
+        if file_format != "wav" or self.takes in self.script.unwritable_takes:
+            return "200 result=-1 (writefile)"
 
         def reply(written: bool) -> str:
             if not written:
