@@ -47,7 +47,12 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "agi_port": (int, 4573, "FastAGI listen port"),
     "agi_backlog": (int, 512, "listen backlog of the FastAGI socket"),
     "agi_env_max_bytes": (int, 16384, "largest AGI environment block accepted"),
-    "agi_env_timeout_s": (float, 5.0, "time allowed to receive the environment block"),
+    "agi_env_timeout_s": (
+        float, 3.0, "handshake deadline: a new connection's environment block must arrive within"
+    ),
+    "agi_max_handshakes": (
+        int, 256, "connections still waiting for their environment; past it the oldest is closed"
+    ),
     "agi_command_timeout_s": (float, 30.0, "reply time limit per command (plus its own length)"),
     "agi_max_calls": (int, 2000, "calls served at once; more are sent to the fallback"),
     "agi_line_max_bytes": (int, 8192, "longest reply line accepted from Asterisk"),
@@ -126,7 +131,8 @@ class Settings:
     agi_port: int = 4573
     agi_backlog: int = 512
     agi_env_max_bytes: int = 16384
-    agi_env_timeout_s: float = 5.0
+    agi_env_timeout_s: float = 3.0
+    agi_max_handshakes: int = 256
     agi_command_timeout_s: float = 30.0
     agi_max_calls: int = 2000
     agi_line_max_bytes: int = 8192
@@ -241,6 +247,8 @@ class Settings:
             raise ConfigError("operator_channel must contain {extension}")
         if self.agi_env_max_bytes < 1024:
             raise ConfigError("agi_env_max_bytes must be at least 1024")
+        if self.agi_max_handshakes < 1 or self.agi_env_timeout_s <= 0:
+            raise ConfigError("agi_max_handshakes must be at least 1, agi_env_timeout_s above 0")
         self._check_clips()
         return self
 

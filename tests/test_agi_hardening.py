@@ -6,20 +6,30 @@ from ``ivr.testing`` placing the real calls.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
+import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ivr.agi.channel import record_result
+from ivr.agi.handshakes import SUMMARY_INTERVAL_S
 from ivr.agi.protocol import parse_reply
+from ivr.agi.server import AgiServer
+from ivr.app import services
 from ivr.channel import RecordEnd, RecordingFailed
 from ivr.config import Settings
-from ivr.testing import make_tone_wav
+from ivr.flows import routes
+from ivr.testing import CallResult, make_tone_wav
 from tests.e2e import Line, report_number, running_line
+
+GUARD_S = 30.0  # only stops a broken test from hanging; no assertion is timed
 
 # Spanish, robbery, confirm the caller ID, skip the zone (and keep the message).
 TO_RECORD = ["1", "2", "1", "#"]
@@ -143,3 +153,231 @@ async def test_raw_caller_id_is_kept_but_capped(
     number = report_number(result)
     assert number is not None
     assert stored_caller_id_raw(settings, number) == name_like[:80]
+
+
+# --- idle and hostile FastAGI peers (defect 2 and friends) -------------------------------
+
+
+class FakeClock:
+    """The server's clock for handshake deadlines and log summaries: moves when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@asynccontextmanager
+async def clocked_line(
+    settings: Settings, clock: FakeClock, **overrides: Any
+) -> AsyncIterator[Line]:
+    settings = dataclasses.replace(settings, **overrides)
+    async with services(settings) as svc:
+        server = AgiServer(settings, routes(svc.deps), clock=clock)
+        await server.start()
+        try:
+            yield Line(svc, server)
+        finally:
+            await server.stop(5.0)
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Wait for a state the server exposes no event for (bounded only by the hang guard)."""
+    async with asyncio.timeout(GUARD_S):
+        while not condition():  # noqa: ASYNC110 - polling a plain attribute
+            await asyncio.sleep(0.01)
+
+
+class Idlers:
+    """Sockets that connect to the FastAGI port and send nothing (or what they are told)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def open(self, count: int, *, send: bytes = b"") -> list[asyncio.StreamReader]:
+        pairs = await asyncio.gather(
+            *(asyncio.open_connection("127.0.0.1", self.port) for _ in range(count))
+        )
+        for _, writer in pairs:
+            self.writers.append(writer)
+            if send:
+                writer.write(send)
+        return [reader for reader, _ in pairs]
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.transport.abort()
+
+
+async def closed_by_server(reader: asyncio.StreamReader) -> bool:
+    try:
+        async with asyncio.timeout(GUARD_S):
+            rest = await reader.read()
+    except ConnectionResetError:
+        return True
+    return rest == b""
+
+
+@pytest.fixture
+def agi_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    with caplog.at_level(logging.INFO, logger="ivr.agi"):
+        yield caplog
+
+
+def drop_lines(log: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in log.records
+        if r.name.startswith("ivr.agi") and "dropped" in r.getMessage()
+    ]
+
+
+def assert_reported(result: CallResult) -> int:
+    assert result.error is None and result.goto is None, (result.error, result.goto)
+    number = report_number(result)
+    assert number is not None
+    assert result.steps[-1] == "readback"
+    return number
+
+
+async def test_idle_sockets_never_take_a_call_slot_and_are_logged_as_one_summary(
+    settings: Settings, voice: Path, agi_log: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    async with clocked_line(
+        settings, clock, agi_max_calls=6, agi_max_handshakes=32
+    ) as line:
+        server = line.server
+        idlers = Idlers(server.port)
+        try:
+            await idlers.open(400)
+            await eventually(lambda: server.calls_total >= 400)
+            await eventually(lambda: len(server.handshakes) <= 32)
+            # Six real callers while the flood reopens 400 more sockets at once.
+            *results, _ = await asyncio.gather(
+                *(line.call(keys=["1", "2", "1", "#", "1"], voice=voice) for _ in range(6)),
+                idlers.open(400),
+            )
+            numbers = [assert_reported(result) for result in results]
+            for number in numbers:
+                row = await line.report(number)
+                assert row["complete"] is True and row["call_outcome"] == "completed"
+            assert server.calls_failed == 0
+            await eventually(lambda: server.calls_total >= 806)
+            await eventually(lambda: len(server.handshakes) <= 32)
+            evicted = server.handshakes.evicted
+            assert evicted >= 800 - 32
+            # So far one line for the first eviction, whatever the flood's size.
+            assert len(drop_lines(agi_log)) == 1
+
+            waiting = len(server.handshakes)
+            clock.advance(SUMMARY_INTERVAL_S)  # past the deadline and the interval
+            server.housekeeping()
+            await eventually(lambda: server.open_connections == 0)
+            lines = drop_lines(agi_log)
+            # The summary of the evictions, then the first of the idlers closed at the deadline.
+            assert len(lines) == 3
+            assert f"dropped {evicted:,} FastAGI connection(s)" in lines[1]
+            assert f"{evicted:,} evicted" in lines[1]
+            assert "no complete environment within 3 s" in lines[2]
+
+            clock.advance(SUMMARY_INTERVAL_S)
+            server.housekeeping()  # the rest of them: one summary line
+            (late,) = drop_lines(agi_log)[3:]
+            assert f"{waiting} past the handshake deadline" in late
+            assert server.bad_sessions == evicted + waiting
+        finally:
+            idlers.close()
+
+
+async def test_a_handshake_budget_full_of_half_sent_environments_lets_a_call_in(
+    settings: Settings, voice: Path
+) -> None:
+    clock = FakeClock()
+    async with clocked_line(settings, clock, agi_max_handshakes=8) as line:
+        idlers = Idlers(line.server.port)
+        try:
+            readers = await idlers.open(20, send=b"agi_network: yes\nagi_uniq")
+            await eventually(lambda: line.server.handshakes.evicted >= 12)
+            assert_reported(await line.call(keys=["1", "2", "1", "#", "1"], voice=voice))
+            closed = [await closed_by_server(r) for r in readers[:12]]
+            assert all(closed)  # the oldest twelve went
+        finally:
+            idlers.close()
+
+
+async def test_slowloris_environment_is_cut_at_the_deadline_however_it_trickles(
+    settings: Settings, voice: Path, agi_log: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    async with clocked_line(settings, clock, agi_env_timeout_s=3.0) as line:
+        reader, writer = await asyncio.open_connection("127.0.0.1", line.server.port)
+        try:
+            for byte in b"agi_network: yes\n":
+                writer.write(bytes([byte]))
+                await writer.drain()
+                clock.advance(0.15)  # 17 bytes: 2.55 s, under the deadline
+                line.server.housekeeping()
+            await eventually(lambda: line.server.calls_total == 1)
+            assert len(line.server.handshakes) == 1  # still waiting: not yet late
+            assert_reported(await line.call(keys=["1", "2", "1", "#", "1"], voice=voice))
+            clock.advance(0.5)
+            line.server.housekeeping()
+            assert await closed_by_server(reader)
+            assert any("no complete environment" in m for m in drop_lines(agi_log))
+        finally:
+            writer.transport.abort()
+
+
+JUNK = bytes(range(256)) * 16  # NUL, controls, every byte; one "\n" in each 256
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        JUNK,  # binary lines, never a blank one
+        b"\x00" * 20000,  # one endless binary line
+        b"agi_network: yes\nagi_callerid: 555" + b"9" * 9000,  # a line cut off, then too long
+        b"agi_network: yes\nagi_request: agi://127.0.0.1/rep",  # cut off mid-line, then silence
+    ],
+    ids=["binary-lines", "nul-flood", "huge-line", "cut-off"],
+)
+async def test_junk_before_the_environment_ends_that_connection_alone(
+    settings: Settings, voice: Path, junk: bytes
+) -> None:
+    clock = FakeClock()
+    async with clocked_line(settings, clock) as line:
+        reader, writer = await asyncio.open_connection("127.0.0.1", line.server.port)
+        try:
+            writer.write(junk)
+            assert_reported(await line.call(keys=["1", "2", "1", "#", "1"], voice=voice))
+            clock.advance(settings.agi_env_timeout_s)
+            line.server.housekeeping()
+            assert await closed_by_server(reader)
+            await eventually(lambda: line.server.open_connections == 0)
+            assert line.server.bad_sessions == 1 and line.server.calls_failed == 0
+        finally:
+            writer.transport.abort()
+
+
+async def test_junk_with_a_blank_line_is_no_call_and_goes_to_the_fallback(
+    settings: Settings, voice: Path
+) -> None:
+    clock = FakeClock()
+    async with clocked_line(settings, clock) as line:
+        reader, writer = await asyncio.open_connection("127.0.0.1", line.server.port)
+        try:
+            writer.write(b"\xff\xfe\x00junk\n\x01\x02: \x7f\n\n")
+            async with asyncio.timeout(GUARD_S):
+                first = await reader.readline()
+            assert first == b"EXEC Goto alerta-fallback,s,1\n"
+            writer.write(b"200 result=0\n")
+            assert_reported(await line.call(keys=["1", "2", "1", "#", "1"], voice=voice))
+            assert await closed_by_server(reader)
+            assert line.server.calls_failed == 1
+        finally:
+            writer.transport.abort()

@@ -183,7 +183,7 @@ async def eventually(condition: Callable[[], bool]) -> None:
 
 
 async def settle(server: AgiServer) -> None:
-    await eventually(lambda: server.active_calls == 0)
+    await eventually(lambda: server.open_connections == 0)
 
 
 async def normal_call(server: AgiServer, calls: Calls, uniqueid: str = "normal.1") -> None:
@@ -626,7 +626,7 @@ async def test_stop_lets_the_call_in_progress_finish_and_refuses_new_ones(
     async with asyncio.timeout(GUARD_S):
         await stopping
     assert calls["inflight.1"] == NORMAL_SEEN
-    assert server.active_calls == 0
+    assert server.open_connections == 0
 
 
 async def test_stop_after_grace_sends_the_call_to_fallback(server: AgiServer, calls: Calls) -> None:
@@ -640,7 +640,7 @@ async def test_stop_after_grace_sends_the_call_to_fallback(server: AgiServer, ca
     await peer.close()
     async with asyncio.timeout(GUARD_S):
         await stopping
-    assert server.active_calls == 0
+    assert server.open_connections == 0
     assert "done" not in calls["cut.1"]
 
 

@@ -69,8 +69,7 @@ def digits_result(reply: Reply) -> tuple[str, bool]:
 
 
 def record_result(reply: Reply) -> RecordResult:
-    """RECORD FILE: how the recording ended. A hangup returns (the clip is kept);
-    a file Asterisk could not write raises RecordingFailed."""
+    """RECORD FILE: how it ended. A hangup returns (the clip is kept); writefile raises."""
     samples = reply.endpos or 0
     if reply.data in ("hangup", "waitfor"):
         return RecordResult(RecordEnd.HANGUP, samples)
@@ -79,8 +78,7 @@ def record_result(reply: Reply) -> RecordResult:
     if reply.data == "timeout":
         return RecordResult(RecordEnd.TIMEOUT, samples)
     if reply.data == "writefile":
-        # The file could not be opened: nothing was recorded, and the caller is still
-        # there (a hangup says "(hangup)"), waiting to hear what happens next.
+        # Not a hangup (that says "(hangup)"): nothing was written, the caller waits.
         raise RecordingFailed(f"recording not written: {protocol.excerpt(reply.raw)!r}")
     if reply.data == "randomerror":
         # The beep was cut short: by a key (result = its code) or by a hangup (-1).

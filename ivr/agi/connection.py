@@ -62,6 +62,7 @@ class AgiConnection(asyncio.BufferedProtocol):
         self._lines: deque[bytes] = deque()
         self._held = 0  # bytes in self._lines
         self._partial = b""
+        self.bytes_received = 0  # lets the server tell a silent connection from a slow one
         self._overrun = False
         self._ended = False  # EOF or connection lost: no more lines will come
         self._error: Exception | None = None
@@ -85,6 +86,7 @@ class AgiConnection(asyncio.BufferedProtocol):
         self.data_received(bytes(self._buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
+        self.bytes_received += len(data)
         if self._overrun:
             return  # nothing after an unframed line can be trusted
         if self._partial:

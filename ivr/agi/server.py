@@ -1,8 +1,11 @@
 """The FastAGI server: accept, read the environment, route to a flow, clean up.
 
 Every connection is its own task. Whatever a peer sends, or fails to send, it
-ends in this session alone, and the socket is closed. A call the flow could not
-finish goes to the fallback context, so the caller never hears dead air.
+ends in this session alone, and the socket is closed. A connection becomes a
+call only once its environment has arrived: until then it is a handshake, with
+a budget and a deadline of its own (``ivr.agi.handshakes``), so idle sockets
+never take a call's place. A call the flow could not finish goes to the
+fallback context, so the caller never hears dead air.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from ivr.agi import protocol
 from ivr.agi.channel import AgiChannel
 from ivr.agi.connection import AgiConnection, ConnectionEnded, LineTooLong
+from ivr.agi.handshakes import Drop, DropLog, Handshake, Handshakes
 from ivr.channel import CallerHungUp, Channel
 from ivr.config import Settings
 
@@ -28,6 +32,8 @@ MIN_BACKLOG = 128
 FALLBACK_WAIT_S = 5.0
 # How long a close may wait for unsent bytes to leave before the socket is aborted.
 CLOSE_WAIT_S = 2.0
+# The longest a handshake outlives its deadline (the housekeeping period, at most).
+HOUSEKEEPING_MAX_S = 1.0
 
 
 class _BadEnvironment(Exception):
@@ -39,15 +45,31 @@ class AgiServer:
 
     Counters: ``calls_total`` connections accepted; ``calls_failed`` calls sent to
     the fallback (flow error, unknown script, too many calls); ``bad_sessions``
-    connections dropped for a bad, oversized, late or missing environment.
+    connections dropped for a bad, oversized, late or missing environment, or
+    evicted while the handshake budget was full.
+
+    ``clock`` (seconds, monotonic; the loop's clock by default) times handshake
+    deadlines and the log summaries; ``housekeeping()`` applies them, and runs
+    by itself every fraction of a second. A test passes its own clock.
     """
 
-    def __init__(self, settings: Settings, routes: Mapping[str, Flow]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        routes: Mapping[str, Flow],
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._settings = settings
         self._routes = dict(routes)
         self._server: asyncio.Server | None = None
         self._port: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._clock = clock
+        self._handshakes: Handshakes | None = None
+        self._drops: DropLog | None = None
+        self._housekeeper: asyncio.Task[None] | None = None
+        self._calls = 0
         self.calls_total = 0
         self.calls_failed = 0
         self.bad_sessions = 0
@@ -61,10 +83,40 @@ class AgiServer:
 
     @property
     def active_calls(self) -> int:
+        """Calls in progress: connections whose environment has arrived."""
+        return self._calls
+
+    @property
+    def open_connections(self) -> int:
+        """Every connection not yet closed: calls and handshakes."""
         return len(self._tasks)
+
+    @property
+    def handshakes(self) -> Handshakes:
+        if self._handshakes is None:
+            raise RuntimeError("AgiServer is not started")
+        return self._handshakes
+
+    def housekeeping(self) -> None:
+        """Close handshakes past their deadline; write the drop summary when it is due."""
+        if self._handshakes is not None and self._drops is not None:
+            self._handshakes.expire()
+            self._drops.flush()
+
+    async def _housekeep(self, period_s: float) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            self.housekeeping()
 
     async def start(self) -> None:
         settings = self._settings
+        loop = asyncio.get_running_loop()
+        clock = self._clock or loop.time
+        timeout_s = settings.agi_env_timeout_s
+        self._handshakes = Handshakes(settings.agi_max_handshakes, timeout_s, clock)
+        self._drops = DropLog(clock)
+        period_s = min(HOUSEKEEPING_MAX_S, timeout_s / 4)
+        self._housekeeper = loop.create_task(self._housekeep(period_s))
         line_max = settings.agi_line_max_bytes
         self._server = await asyncio.get_running_loop().create_server(
             lambda: AgiConnection(line_max, self._on_connect),
@@ -94,29 +146,44 @@ class AgiServer:
                 task.cancel()
             await asyncio.wait(set(self._tasks))
         await server.wait_closed()
+        housekeeper, self._housekeeper = self._housekeeper, None
+        if housekeeper is not None:
+            housekeeper.cancel()
+            await asyncio.wait([housekeeper])
+        if self._drops is not None:
+            self._drops.flush()
         logger.info("FastAGI stopped")
 
     def _on_connect(self, conn: AgiConnection) -> None:
-        # A plain callback, so the task is registered before anything can run.
+        # A plain callback, so the task and the handshake are registered before
+        # anything can run, and the handshake budget holds at once.
         self.calls_total += 1
-        task = asyncio.get_running_loop().create_task(self._session(conn))
+        handshake = self.handshakes.open(conn)
+        task = asyncio.get_running_loop().create_task(self._session(conn, handshake))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _session(self, conn: AgiConnection) -> None:
-        overloaded = self.active_calls > self._settings.agi_max_calls
+    async def _session(self, conn: AgiConnection, handshake: Handshake) -> None:
         try:
-            await self._converse(conn, overloaded)
+            try:
+                env = await self._receive_environment(conn, handshake)
+            finally:
+                self.handshakes.done(handshake)
+            if env is None:
+                return
+            # Only now is it a call, and only calls count against agi_max_calls.
+            self._calls += 1
+            try:
+                await self._converse(conn, env, self._calls > self._settings.agi_max_calls)
+            finally:
+                self._calls -= 1
         except Exception:
             # Never expected; logged so one broken session cannot go unnoticed.
             logger.exception("AGI session crashed")
         finally:
             await conn.close(CLOSE_WAIT_S)
 
-    async def _converse(self, conn: AgiConnection, overloaded: bool) -> None:
-        env = await self._receive_environment(conn)
-        if env is None:
-            return
+    async def _converse(self, conn: AgiConnection, env: dict[str, str], overloaded: bool) -> None:
         uniqueid = env.get("uniqueid", "?")
         script = env.get("network_script")
         name, query = protocol.parse_script(script or "")
@@ -154,23 +221,33 @@ class AgiServer:
         if await channel.send_to_fallback(context, wait_s):
             logger.info("call %s: sent to %s", uniqueid, context)
 
-    async def _receive_environment(self, conn: AgiConnection) -> dict[str, str] | None:
-        """The environment as a mapping, or None when the session must be dropped."""
+    async def _receive_environment(
+        self, conn: AgiConnection, handshake: Handshake
+    ) -> dict[str, str] | None:
+        """The environment as a mapping, or None when the session must be dropped.
+
+        No timer here: the handshake deadline closes the socket (``housekeeping``).
+        """
         try:
-            async with asyncio.timeout(self._settings.agi_env_timeout_s):
-                lines, undecodable = await self._read_env_lines(conn)
-        except TimeoutError:
-            reason = f"no complete environment within {self._settings.agi_env_timeout_s:g} s"
+            lines, undecodable = await self._read_env_lines(conn)
         except _BadEnvironment as exc:
             reason = str(exc)
         else:
             return _checked_environment(lines, undecodable)
-        peer = conn.transport.get_extra_info("peername")
-        if reason:
-            self.bad_sessions += 1
-            logger.warning("AGI connection from %s dropped: %s", peer, reason)
+        why = handshake.dropped
+        if why is Drop.LATE:
+            reason = f"no complete environment within {self._settings.agi_env_timeout_s:g} s"
+        elif why is Drop.EVICTED:
+            reason = (
+                f"evicted: {self._settings.agi_max_handshakes} newer connections"
+                " were waiting to send their environment"
+            )
         else:
-            logger.info("AGI connection from %s closed without a request", peer)
+            why = Drop.BAD if reason else Drop.PROBE
+        if why is not Drop.PROBE:
+            self.bad_sessions += 1
+        assert self._drops is not None
+        self._drops.note(why, conn.transport.get_extra_info("peername"), reason)
         return None
 
     async def _read_env_lines(self, conn: AgiConnection) -> tuple[list[str], bool]:
