@@ -310,6 +310,19 @@ async def test_a_handshake_budget_full_of_half_sent_environments_lets_a_call_in(
             idlers.close()
 
 
+async def test_a_burst_of_real_calls_larger_than_the_handshake_budget_all_get_through(
+    settings: Settings, voice: Path
+) -> None:
+    # Their environments arrive whole at once: none is evicted, the budget bends briefly.
+    clock = FakeClock()
+    async with clocked_line(settings, clock, agi_max_handshakes=2) as line:
+        results = await asyncio.gather(
+            *(line.call(keys=["1", "2", "1", "#", "1"], voice=voice) for _ in range(30))
+        )
+        assert len({assert_reported(result) for result in results}) == 30
+        assert line.server.handshakes.evicted == 0
+
+
 async def test_slowloris_environment_is_cut_at_the_deadline_however_it_trickles(
     settings: Settings, voice: Path, agi_log: pytest.LogCaptureFixture
 ) -> None:

@@ -159,6 +159,10 @@ class AgiConnection(asyncio.BufferedProtocol):
             self.transport.resume_reading()
         return line
 
+    def holds_blank_line(self) -> bool:
+        """True when an empty line (the end of a FastAGI environment) waits to be read."""
+        return any(not line or line == b"\r" for line in self._lines)
+
     def write(self, data: bytes) -> None:
         self.transport.write(data)
 

@@ -10,9 +10,11 @@ When the budget is full the *oldest* silent handshake is evicted, not the new
 connection refused: a real Asterisk connection is the youngest one and sends
 its environment at once, so refusing newcomers would hand an idle flood every
 slot until the deadline, while evicting the oldest costs a real call nothing.
-Eviction waits for the connections just accepted to have had one chance to
-read what is already waiting in their socket, and takes a connection that has
-sent nothing before one that has sent part of an environment.
+Eviction considers only connections that have had a chance to read what was
+already waiting in their socket (a few loop turns), takes one that has sent
+nothing before one that has sent part of an environment, and never one whose
+environment has arrived whole: a burst of real calls larger than the budget
+is let through, over budget for a moment.
 
 Drops are logged quietly: the first of each kind in an interval gets its own
 line (peer and reason), the rest one summary line at the end of the interval.
@@ -52,6 +54,7 @@ class Handshake:
 
     conn: AgiConnection
     opened_at: float
+    seq: int  # admission order
     dropped: Drop | None = None  # set when the server closed it before the environment
 
 
@@ -63,7 +66,9 @@ class Handshakes:
         self.timeout_s = timeout_s
         self._clock = clock
         self._waiting: dict[Handshake, None] = {}  # insertion order is age order
+        self._admitted = 0
         self._eviction_due = False
+        self._evictable_upto = 0  # handshakes admitted up to this seq may be evicted
         self.evicted = 0
         self.expired = 0
 
@@ -71,12 +76,17 @@ class Handshakes:
         return len(self._waiting)
 
     def open(self, conn: AgiConnection) -> Handshake:
-        handshake = Handshake(conn, self._clock())
+        self._admitted += 1
+        handshake = Handshake(conn, self._clock(), self._admitted)
         self._waiting[handshake] = None
+        self._schedule_eviction()
+        return handshake
+
+    def _schedule_eviction(self) -> None:
         if len(self._waiting) > self.budget and not self._eviction_due:
             self._eviction_due = True
+            self._evictable_upto = self._admitted
             _after_turns(_TURNS_BEFORE_EVICTION, self._evict)
-        return handshake
 
     def done(self, handshake: Handshake) -> None:
         """The environment arrived, or the session ended: no longer a handshake."""
@@ -100,15 +110,16 @@ class Handshakes:
         excess = len(self._waiting) - self.budget
         if excess <= 0:
             return
-        silent = [h for h in self._waiting if h.conn.bytes_received == 0][:excess]
-        if len(silent) < excess:  # only then a connection that has sent part of a request
-            chosen = set(silent)
-            partial = [h for h in self._waiting if h not in chosen]
-            silent += partial[: excess - len(silent)]
-        victims = silent
+        settled = [h for h in self._waiting if h.seq <= self._evictable_upto]
+        victims = [h for h in settled if h.conn.bytes_received == 0][:excess]
+        if len(victims) < excess:  # only then one that has sent part of its environment
+            chosen = set(victims)
+            partial = [h for h in settled if h not in chosen and not h.conn.holds_blank_line()]
+            victims += partial[: excess - len(victims)]
         for handshake in victims:
             self._drop(handshake, Drop.EVICTED)
         self.evicted += len(victims)
+        self._schedule_eviction()  # newcomers since, if still over budget
 
     def _drop(self, handshake: Handshake, why: Drop) -> None:
         handshake.dropped = why
