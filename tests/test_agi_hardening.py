@@ -394,3 +394,61 @@ async def test_junk_with_a_blank_line_is_no_call_and_goes_to_the_fallback(
             assert line.server.calls_failed == 1
         finally:
             writer.transport.abort()
+
+
+def report_environment(uniqueid: str) -> bytes:
+    """A complete environment block for the ``report`` flow, as Asterisk 22 sends it."""
+    lines = [
+        "agi_network: yes",
+        "agi_network_script: report",
+        "agi_request: agi://127.0.0.1:4573/report",
+        "agi_channel: PJSIP/trunk-000000ff",
+        "agi_uniqueid: " + uniqueid,
+        "agi_callerid: 5551234",
+        "agi_callingpres: 0",
+    ]
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+async def test_binary_junk_for_a_reply_sends_that_call_alone_to_the_fallback(
+    settings: Settings, voice: Path
+) -> None:
+    clock = FakeClock()
+    async with clocked_line(settings, clock) as line:
+        reader, writer = await asyncio.open_connection("127.0.0.1", line.server.port)
+        try:
+            writer.write(report_environment("junk.1"))
+            async with asyncio.timeout(GUARD_S):
+                assert await reader.readline() == b"ANSWER\n"
+            writer.write(b"\x00\xff\x1b[2J\x7f" + bytes(range(32)).replace(b"\n", b"") + b"\n")
+            assert_reported(await line.call(keys=["1", "2", "1", "#", "1"], voice=voice))
+            async with asyncio.timeout(GUARD_S):
+                assert await reader.readline() == b"EXEC Goto alerta-fallback,s,1\n"
+            writer.write(b"200 result=0\n")
+            assert await closed_by_server(reader)
+            assert line.server.calls_failed == 1
+        finally:
+            writer.transport.abort()
+
+
+async def test_a_reply_trickled_byte_by_byte_does_not_stretch_the_command_limit(
+    settings: Settings, voice: Path
+) -> None:
+    # The limit runs from the command, not from the last byte: the watchdog ends it
+    # while bytes keep coming, and the other call is untouched.
+    clock = FakeClock()
+    async with clocked_line(settings, clock, agi_command_timeout_s=0.5) as line:
+        reader, writer = await asyncio.open_connection("127.0.0.1", line.server.port)
+        try:
+            writer.write(report_environment("trickle.1"))
+            async with asyncio.timeout(GUARD_S):
+                assert await reader.readline() == b"ANSWER\n"
+            fallback = asyncio.ensure_future(reader.readline())
+            async with asyncio.timeout(GUARD_S):
+                while not fallback.done():
+                    writer.write(b"2")  # "222..." never ends its line
+                    await asyncio.sleep(0.02)
+            assert fallback.result() == b"EXEC Goto alerta-fallback,s,1\n"
+            assert_reported(await line.call(keys=["1", "2", "1", "#", "1"], voice=voice))
+        finally:
+            writer.transport.abort()
