@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ivr.agi.channel import record_result
-from ivr.agi.handshakes import SUMMARY_INTERVAL_S
+from ivr.agi.handshakes import SUMMARY_INTERVAL_S, Drop, DropLog
 from ivr.agi.protocol import parse_reply
 from ivr.agi.server import AgiServer
 from ivr.app import services
@@ -452,3 +452,28 @@ async def test_a_reply_trickled_byte_by_byte_does_not_stretch_the_command_limit(
             assert_reported(await line.call(keys=["1", "2", "1", "#", "1"], voice=voice))
         finally:
             writer.transport.abort()
+
+
+def test_drop_log_writes_the_first_of_each_kind_then_one_summary_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    drops = DropLog(clock)
+    with caplog.at_level(logging.INFO, logger="ivr.agi"):
+        for n in range(2431):
+            drops.note(Drop.EVICTED, ("127.0.0.1", n), "evicted")
+        for n in range(5):
+            drops.note(Drop.PROBE, ("127.0.0.1", n), "")
+        drops.flush()  # the interval is not over: nothing more
+        assert len(caplog.records) == 2
+        clock.advance(SUMMARY_INTERVAL_S)
+        drops.flush()
+        drops.flush()  # a new, empty interval: silent
+    first, probe, summary = caplog.records
+    assert first.levelno == logging.WARNING and "evicted" in first.getMessage()
+    assert probe.levelno == logging.INFO and "without a request" in probe.getMessage()
+    assert summary.levelno == logging.WARNING
+    assert summary.getMessage() == (
+        "dropped 2,436 FastAGI connection(s) before their environment in the last 10 s:"
+        " 2,431 evicted (handshake budget full), 5 closed without a request"
+    )

@@ -155,10 +155,11 @@ class DropLog:
         else:
             logger.warning("AGI connection from %s dropped: %s", peer, detail)
 
-    def flush(self) -> None:
-        """At the end of an interval, one line for the drops not logged one by one."""
+    def flush(self, *, force: bool = False) -> None:
+        """At the end of an interval (or when forced), one line for the drops not logged
+        one by one."""
         now = self._clock()
-        if now - self._started < self.interval_s:
+        if now - self._started < self.interval_s and not force:
             return
         if self._unlogged:
             total = sum(self._counts.values())

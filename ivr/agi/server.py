@@ -106,7 +106,10 @@ class AgiServer:
     async def _housekeep(self, period_s: float) -> None:
         while True:
             await asyncio.sleep(period_s)
-            self.housekeeping()
+            try:
+                self.housekeeping()
+            except Exception:  # never expected; a dead housekeeper would end all deadlines
+                logger.exception("FastAGI housekeeping failed")
 
     async def start(self) -> None:
         settings = self._settings
@@ -115,15 +118,15 @@ class AgiServer:
         timeout_s = settings.agi_env_timeout_s
         self._handshakes = Handshakes(settings.agi_max_handshakes, timeout_s, clock)
         self._drops = DropLog(clock)
-        period_s = min(HOUSEKEEPING_MAX_S, timeout_s / 4)
-        self._housekeeper = loop.create_task(self._housekeep(period_s))
         line_max = settings.agi_line_max_bytes
-        self._server = await asyncio.get_running_loop().create_server(
+        self._server = await loop.create_server(
             lambda: AgiConnection(line_max, self._on_connect),
             settings.agi_host,
             settings.agi_port,
             backlog=max(settings.agi_backlog, MIN_BACKLOG),
         )
+        period_s = min(HOUSEKEEPING_MAX_S, timeout_s / 4)
+        self._housekeeper = loop.create_task(self._housekeep(period_s))
         self._port = self._server.sockets[0].getsockname()[1]
         logger.info("FastAGI listening on %s:%d", settings.agi_host, self._port)
 
@@ -151,12 +154,12 @@ class AgiServer:
             housekeeper.cancel()
             await asyncio.wait([housekeeper])
         if self._drops is not None:
-            self._drops.flush()
+            self._drops.flush(force=True)
         logger.info("FastAGI stopped")
 
     def _on_connect(self, conn: AgiConnection) -> None:
         # A plain callback, so the task and the handshake are registered before
-        # anything can run, and the handshake budget holds at once.
+        # anything can run.
         self.calls_total += 1
         handshake = self.handshakes.open(conn)
         task = asyncio.get_running_loop().create_task(self._session(conn, handshake))
