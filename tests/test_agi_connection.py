@@ -134,3 +134,16 @@ async def test_connections_of_one_thread_share_one_receive_buffer() -> None:
     second, _ = connected()
     assert first.get_buffer(-1) is second.get_buffer(-1) is read_buffer()
     assert len(read_buffer()) >= 4096
+
+
+async def test_a_connection_says_whether_it_sent_anything_and_whether_a_blank_line_waits() -> None:
+    conn, _ = connected()
+    assert conn.bytes_received == 0 and not conn.holds_blank_line()
+    feed(conn, b"agi_network: yes\nagi_uniq")
+    assert conn.bytes_received == 25 and not conn.holds_blank_line()
+    feed(conn, b"ueid: 1.2\r\n\r\n")
+    assert conn.holds_blank_line()  # the end of an environment block, CRLF or not
+    assert await conn.readline() == b"agi_network: yes"
+    assert await conn.readline() == b"agi_uniqueid: 1.2\r"
+    assert await conn.readline() == b"\r"
+    assert not conn.holds_blank_line()
