@@ -31,7 +31,7 @@ from enum import StrEnum
 
 from ivr.agi.connection import AgiConnection
 
-logger = logging.getLogger("ivr.agi.server")
+logger = logging.getLogger(__name__)
 
 SUMMARY_INTERVAL_S = 10.0
 # Loop turns an eviction waits, so a connection accepted in this turn has read
@@ -93,13 +93,17 @@ class Handshakes:
         self._waiting.pop(handshake, None)
 
     def expire(self) -> int:
-        """Close every handshake past the deadline; returns how many."""
+        """Close every handshake past the deadline; returns how many.
+
+        One whose environment is already in, waiting for its session to read it, is spared.
+        """
         cutoff = self._clock() - self.timeout_s
         late = []
         for handshake in self._waiting:
             if handshake.opened_at > cutoff:
                 break  # the rest are younger
-            late.append(handshake)
+            if not handshake.conn.holds_blank_line():
+                late.append(handshake)
         for handshake in late:
             self._drop(handshake, Drop.LATE)
         self.expired += len(late)
