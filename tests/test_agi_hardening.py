@@ -377,21 +377,25 @@ async def test_junk_before_the_environment_ends_that_connection_alone(
             writer.transport.abort()
 
 
-async def test_junk_with_a_blank_line_is_no_call_and_goes_to_the_fallback(
-    settings: Settings, voice: Path
+@pytest.mark.parametrize(
+    "junk",
+    [b"\n", b"\xff\xfe\x00junk\n\x01\x02: \x7f\n\n", b"agi_network: yes\nagi_callerid: 1\n\n"],
+    ids=["blank-line", "binary-then-blank", "no-channel"],
+)
+async def test_a_block_that_is_not_an_asterisk_environment_is_dropped_not_called(
+    settings: Settings, voice: Path, agi_log: pytest.LogCaptureFixture, junk: bytes
 ) -> None:
+    # No call slot, no Goto to the fallback: Asterisk always names the channel and the call.
     clock = FakeClock()
     async with clocked_line(settings, clock) as line:
         reader, writer = await asyncio.open_connection("127.0.0.1", line.server.port)
         try:
-            writer.write(b"\xff\xfe\x00junk\n\x01\x02: \x7f\n\n")
-            async with asyncio.timeout(GUARD_S):
-                first = await reader.readline()
-            assert first == b"EXEC Goto alerta-fallback,s,1\n"
-            writer.write(b"200 result=0\n")
+            writer.write(junk)
+            assert await closed_by_server(reader)  # without a word
             assert_reported(await line.call(keys=["1", "2", "1", "#", "1"], voice=voice))
-            assert await closed_by_server(reader)
-            assert line.server.calls_failed == 1
+            await eventually(lambda: line.server.open_connections == 0)
+            assert (line.server.bad_sessions, line.server.calls_failed) == (1, 0)
+            assert any("not an Asterisk environment" in m for m in drop_lines(agi_log))
         finally:
             writer.transport.abort()
 

@@ -34,6 +34,9 @@ FALLBACK_WAIT_S = 5.0
 CLOSE_WAIT_S = 2.0
 # The longest a handshake outlives its deadline (the housekeeping period, at most).
 HOUSEKEEPING_MAX_S = 1.0
+# Asterisk always names the channel and the call. A block without them (a bare
+# blank line, junk) is no call: it is dropped, never given a call slot or a Goto.
+REQUIRED_ENV = ("channel", "uniqueid")
 
 
 class _BadEnvironment(Exception):
@@ -233,10 +236,13 @@ class AgiServer:
         """
         try:
             lines, undecodable = await self._read_env_lines(conn)
+            env = _checked_environment(lines, undecodable)
+            if missing := [name for name in REQUIRED_ENV if not env.get(name)]:
+                raise _BadEnvironment(f"not an Asterisk environment: no agi_{missing[0]}")
         except _BadEnvironment as exc:
             reason = str(exc)
         else:
-            return _checked_environment(lines, undecodable)
+            return env
         why = handshake.dropped
         if why is Drop.LATE:
             reason = f"no complete environment within {self._settings.agi_env_timeout_s:g} s"
