@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
 
     sub.add_parser("settings", help="print the effective settings and their documentation")
+
+    asterisk = sub.add_parser("asterisk", help="the Asterisk side of this deployment")
+    asub = asterisk.add_subparsers(dest="asterisk_command", required=True, metavar="ACTION")
+    aconf = asub.add_parser(
+        "config", help="write asterisk_conf/ and dialplans/ with this deployment's ports, "
+        "paths, numbers and AMI secret (from the settings)")
+    aconf.add_argument("--into", type=Path, required=True, help="folder to write, e.g. "
+                       "/etc/asterisk (files 0640; the AMI secret in alerta/ami_secret.conf)")
     clip_commands.add_parsers(sub)
     analytics_commands.add_parsers(sub)
     return parser
@@ -97,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reports": _reports,
         "directory": _directory,
         "settings": _settings,
+        "asterisk": _asterisk,
         **clip_commands.HANDLERS,
         **analytics_commands.HANDLERS,
     }[args.command]
@@ -264,6 +273,19 @@ async def _directory(settings: Settings, args: argparse.Namespace) -> int:
 async def _settings(settings: Settings, args: argparse.Namespace) -> int:
     for name, (_kind, _default, doc) in SCALARS.items():
         print(f"{name} = {getattr(settings, name)!s}    # ALERTA_{name.upper()}: {doc}")
+    return 0
+
+
+async def _asterisk(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.asterisk_config import AsteriskConfigError, write
+
+    try:
+        written = write(settings, args.into)
+    except (AsteriskConfigError, OSError) as exc:
+        print(f"alerta: asterisk config: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
     return 0
 
 

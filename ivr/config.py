@@ -90,6 +90,13 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "operator_channel": (str, "PJSIP/{extension}", "how an operator's own phone is dialled"),
     "callback_ring_timeout_s": (int, 30, "how long a callback rings before it gives up"),
     "callback_caller_id": (str, "Alerta", "caller ID name shown on callbacks"),
+    # --- the Asterisk side, for `alerta asterisk config` ------------------------
+    "sip_bind": (str, "127.0.0.1:5060", "Asterisk's SIP (UDP) address and port"),
+    "rtp_start": (int, 10000, "first UDP port of Asterisk's media range"),
+    "rtp_end": (int, 20000, "last UDP port of Asterisk's media range"),
+    "report_line": (str, "1234", "number the provider delivers for the report line"),
+    "status_line": (str, "1235", "number the provider delivers for the status line"),
+    "public_number": (str, "", "public number shown on callbacks, digits; empty: AMI's"),
     # --- voice clips: transcription, audio, disk --------------------------------
     "vosk_model": (Path, Path(""), "Vosk model folder; empty turns transcription off"),
     "vosk_grammar": (
@@ -168,6 +175,12 @@ class Settings:
     operator_channel: str = "PJSIP/{extension}"
     callback_ring_timeout_s: int = 30
     callback_caller_id: str = "Alerta"
+    sip_bind: str = "127.0.0.1:5060"
+    rtp_start: int = 10000
+    rtp_end: int = 20000
+    report_line: str = "1234"
+    status_line: str = "1235"
+    public_number: str = ""
     vosk_model: Path = Path("")
     vosk_grammar: Path = Path("")
     transcribe_workers: int = 1

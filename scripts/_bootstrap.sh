@@ -33,3 +33,44 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 export PATH="$VENV/bin:$PATH"
 cd "$ROOT"
+
+# Real Asterisk 22 and SIPp for the end-to-end tests (tests/test_e2e_asterisk_*.py), in
+# this order: what is on PATH; the distribution's `asterisk` package where there is one
+# (Ubuntu; Debian 12 has none); the prebuilt bundle in $ALERTA_ASTERISK_BUNDLE (a folder
+# holding install.sh, run as root; a relative path is taken from the repository root);
+# else stop and say how to get one. SIPp: the bundle's 3.7 (in /usr/local/bin, ahead of
+# Debian's sip-tester 3.6 on PATH), else the sip-tester package.
+alerta_have_asterisk() { command -v asterisk >/dev/null 2>&1 || [ -x /usr/sbin/asterisk ]; }
+ensure_asterisk() {
+  local bundle="${ALERTA_ASTERISK_BUNDLE:-}" how
+  how="install Asterisk 22 with chan_pjsip and SIPp 3.7 and put them on PATH, or run this as
+root with ALERTA_ASTERISK_BUNDLE=<folder with install.sh> (the prebuilt bundle; .ci/run uses
+../shared/asterisk), or on Ubuntu as root (apt-get install asterisk sip-tester)"
+  if ! alerta_have_asterisk; then
+    if [ -n "$bundle" ] && [ "${bundle#/}" = "$bundle" ]; then bundle="$ROOT/$bundle"; fi
+    if [ "$(id -u)" = 0 ] && apt-cache policy asterisk 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+      echo "alerta: installing the distribution's asterisk package" >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends asterisk >/dev/null
+      systemctl disable --now asterisk >/dev/null 2>&1 || true  # the tests start their own
+    elif [ -n "$bundle" ] && [ -f "$bundle/install.sh" ] && [ "$(id -u)" = 0 ]; then
+      echo "alerta: installing Asterisk and SIPp from $bundle" >&2
+      bash "$bundle/install.sh" >&2
+    elif [ -n "$bundle" ] && [ ! -f "$bundle/install.sh" ]; then
+      echo "alerta: ALERTA_ASTERISK_BUNDLE=$bundle holds no install.sh; $how" >&2
+      return 1
+    else
+      echo "alerta: Asterisk is not installed; $how" >&2
+      return 1
+    fi
+  fi
+  if ! command -v sipp >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sip-tester >/dev/null
+    else
+      echo "alerta: SIPp is not installed; $how" >&2
+      return 1
+    fi
+  fi
+  hash -r
+  echo "alerta: $( (asterisk -V || /usr/sbin/asterisk -V) 2>/dev/null | head -1), SIPp $(sipp -v 2>&1 | grep -o 'v[0-9][0-9.]*' | head -1) at $(command -v sipp)" >&2
+}

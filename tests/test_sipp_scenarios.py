@@ -35,6 +35,7 @@ from types import ModuleType
 
 import pytest
 
+from tests import sipp_trace
 from tests.browser_util import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,14 +203,7 @@ class Call:
 
     def blocks(self, direction: str) -> list[str]:
         """SIP messages the fake IVR sent or received, from its -trace_msg log."""
-        parts = re.split(r"^-+ .*\n", self.uas_messages, flags=re.M)
-        out = []
-        for part in parts:
-            m = re.match(rf"\s*UDP message {direction} (?:\[\d+\] bytes :|\(\d+ bytes\):)\s*\n(.*)",
-                         part, re.S)
-            if m:
-                out.append(m.group(1))
-        return out
+        return sipp_trace.messages(self.uas_messages, direction)
 
     def invite(self) -> str:
         invites = [b for b in self.blocks("received") if b.startswith("INVITE ")]
@@ -659,3 +653,37 @@ def test_sipp_call_runs_every_scenario_and_reports_each(
                          env=env, timeout=60, check=False)
     assert bad.returncode == 1
     assert bad.stdout.startswith("FAIL  status_query")
+
+
+# --- SIPp's message trace, as each SIPp version writes it ----------------------------------------
+
+INVITE_TEXT = (
+    "INVITE sip:1234@127.0.0.1:5060 SIP/2.0\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+)
+TRYING_TEXT = "SIP/2.0 100 Trying\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+TRACE_HEADERS = {
+    # SIPp 3.6 (Debian 12's sip-tester)
+    "3.6": ("UDP message received [62] bytes :", "UDP message sent (52 bytes):"),
+    # SIPp 3.7.5 and later (3.7.7 is installed by /work/shared/asterisk/install.sh)
+    "3.7.7": ("UDP message received [62] bytes:", "UDP message sent [52] bytes:"),
+}
+
+
+@pytest.mark.parametrize("version", sorted(TRACE_HEADERS))
+def test_the_trace_of_every_sipp_version_is_read(version: str) -> None:
+    received, sent = TRACE_HEADERS[version]
+    trace = (
+        f"----------------------------------------------- 2026-12-03T09:28:23.923482Z\n"
+        f"{received}\n\n{INVITE_TEXT}\n"
+        f"----------------------------------------------- 2026-12-03T09:28:23.923923Z\n"
+        f"{sent}\n\n{TRYING_TEXT}\n"
+    )
+    assert sipp_trace.messages(trace, "received") == [INVITE_TEXT + "\n"]
+    assert sipp_trace.messages(trace, "sent") == [TRYING_TEXT + "\n"]
+
+
+def test_a_trace_header_of_another_shape_is_not_taken_for_a_message() -> None:
+    trace = "----- 2026-12-03T09:28:23Z\nUDP message lost somewhere:\n\nINVITE x SIP/2.0\r\n\r\n"
+    assert sipp_trace.messages(trace, "received") == []
+    with pytest.raises(ValueError, match="direction"):
+        sipp_trace.messages(trace, "dropped")

@@ -6,7 +6,7 @@ the operator answers, Asterisk sends that channel into the callback context
 and the dialplan dials the citizen through the trunk (dialplans/extensions.conf).
 
 ``ChannelId`` gives the operator's channel a Uniqueid we chose
-(``alerta-cb-<action id>``), so every later event about this callback
+(``alerta-cb-<hex>``, see ``channel_id``), so every later event about this callback
 (DialBegin, DialEnd, Hangup, UserEvent) can be tied to it without waiting for
 the OriginateResponse; see ivr/ami/outcome.py.
 """
@@ -77,7 +77,14 @@ class CallbackUpdate:
 
 
 def channel_id(action_id: str) -> str:
-    """The Uniqueid Asterisk gives the operator's channel (Originate ``ChannelId``)."""
+    """The Uniqueid Asterisk gives the operator's channel (Originate ``ChannelId``).
+
+    The console's action ids already carry the prefix (``alerta-cb-<hex>``):
+    those are used as they are, so the channel is ``alerta-cb-<hex>`` and not
+    ``alerta-cb-alerta-cb-<hex>``; any other id gets the prefix once.
+    """
+    if action_id.startswith(CHANNEL_ID_PREFIX):
+        return action_id
     return CHANNEL_ID_PREFIX + action_id
 
 
