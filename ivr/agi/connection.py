@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import cast
@@ -51,8 +52,16 @@ class ConnectionEnded(Exception):
 class AgiConnection(asyncio.BufferedProtocol):
     """Lines in (without their ``\\n``), bytes out, one waiting reader at a time."""
 
-    def __init__(self, line_max: int, on_open: Callable[[AgiConnection], None]) -> None:
+    def __init__(
+        self,
+        line_max: int,
+        on_open: Callable[[AgiConnection], None],
+        reply_timer: Callable[[float], None] | None = None,
+    ) -> None:
         self._line_max = line_max
+        # Told the seconds from each write to the next line read: a command's round trip.
+        self._reply_timer = reply_timer
+        self._sent_at = 0.0
         # Complete lines nobody has read yet; past this much, stop reading the socket.
         self._high_water = max(4 * line_max, 1 << 16)
         self._on_open = on_open
@@ -151,6 +160,10 @@ class AgiConnection(asyncio.BufferedProtocol):
             finally:
                 self._waiter = None
         line = lines.popleft()
+        if self._sent_at:
+            if self._reply_timer is not None:
+                self._reply_timer(time.perf_counter() - self._sent_at)
+            self._sent_at = 0.0
         self._held -= len(line) + 1
         if self._read_paused and self._held <= self._high_water // 2 and not self._overrun:
             self._read_paused = False
@@ -158,6 +171,7 @@ class AgiConnection(asyncio.BufferedProtocol):
         return line
 
     def write(self, data: bytes) -> None:
+        self._sent_at = time.perf_counter()
         self.transport.write(data)
 
     @property

@@ -16,6 +16,7 @@ from ivr.agi.channel import AgiChannel
 from ivr.agi.connection import AgiConnection, ConnectionEnded, LineTooLong
 from ivr.channel import CallerHungUp, Channel
 from ivr.config import Settings
+from ivr.metrics import Metrics, process_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,15 @@ class AgiServer:
     Counters: ``calls_total`` connections accepted; ``calls_failed`` calls sent to
     the fallback (flow error, unknown script, too many calls); ``bad_sessions``
     connections dropped for a bad, oversized, late or missing environment.
+    The same, by outcome and last step, go to ``metrics`` (the process's by default).
     """
 
-    def __init__(self, settings: Settings, routes: Mapping[str, Flow]) -> None:
+    def __init__(
+        self, settings: Settings, routes: Mapping[str, Flow], metrics: Metrics | None = None
+    ) -> None:
         self._settings = settings
+        self._metrics = process_metrics() if metrics is None else metrics
+        self._reply_timer = self._metrics.agi_command_seconds.observe
         self._routes = dict(routes)
         self._server: asyncio.Server | None = None
         self._port: int | None = None
@@ -67,7 +73,7 @@ class AgiServer:
         settings = self._settings
         line_max = settings.agi_line_max_bytes
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: AgiConnection(line_max, self._on_connect),
+            lambda: AgiConnection(line_max, self._on_connect, self._reply_timer),
             settings.agi_host,
             settings.agi_port,
             backlog=max(settings.agi_backlog, MIN_BACKLOG),
@@ -102,6 +108,11 @@ class AgiServer:
         task = asyncio.get_running_loop().create_task(self._session(conn))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self._metrics.calls_in_flight.inc()
+        task.add_done_callback(self._left_flight)
+
+    def _left_flight(self, task: asyncio.Task[None]) -> None:
+        self._metrics.calls_in_flight.dec()
 
     async def _session(self, conn: AgiConnection) -> None:
         overloaded = self.active_calls > self._settings.agi_max_calls
@@ -126,6 +137,8 @@ class AgiServer:
             flow = self._routes.get(name) if script is not None else None
             if flow is None or overloaded:
                 self.calls_failed += 1
+                self._metrics.call_ended(name if flow else "unknown",
+                                         "overloaded" if overloaded else "no_flow", None)
                 reason = "too many calls" if overloaded else f"no flow for script {script!r}"
                 logger.error("call %s: %s", uniqueid, reason)
                 await self._fallback(channel, uniqueid)
@@ -135,11 +148,14 @@ class AgiServer:
             channel.finish()
 
     async def _run_flow(self, flow: Flow, channel: AgiChannel, name: str, uniqueid: str) -> None:
+        outcome: object = "error"
         try:
-            await flow(channel)
+            outcome = await flow(channel)
         except CallerHungUp:
+            outcome = "hung_up"
             logger.info("call %s: caller hung up during %s", uniqueid, name)
         except asyncio.CancelledError:
+            outcome = "interrupted"
             logger.warning("call %s: %s cut short by shutdown", uniqueid, name)
             await self._fallback(channel, uniqueid)
             raise
@@ -147,6 +163,8 @@ class AgiServer:
             self.calls_failed += 1
             logger.exception("call %s: flow %s failed", uniqueid, name)
             await self._fallback(channel, uniqueid)
+        finally:
+            self._metrics.call_ended(name, outcome, channel.step)
 
     async def _fallback(self, channel: AgiChannel, uniqueid: str) -> None:
         context = self._settings.fallback_context
@@ -168,6 +186,7 @@ class AgiServer:
         peer = conn.transport.get_extra_info("peername")
         if reason:
             self.bad_sessions += 1
+            self._metrics.agi_sessions_dropped.inc()
             logger.warning("AGI connection from %s dropped: %s", peer, reason)
         else:
             logger.info("AGI connection from %s closed without a request", peer)
