@@ -43,6 +43,7 @@ LATENCY_BUCKETS_S = (
 AMI_STATES = ("disabled", "connecting", "up", "down")
 # How long a scrape may wait for the store's counts before it answers without them.
 SOURCE_WAIT_S = 2.0
+MAX_CACHED_LABELS = 1024
 _LABEL = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 BacklogSource = Callable[[], Awaitable[Mapping[str, Mapping[str, int]]]]
@@ -149,6 +150,7 @@ class Metrics:
             "alerta_ami_link_changes", "AMI link state changes, by the state entered",
             ["state"], registry=registry,
         )
+        self._call_children: dict[tuple[str, str, str], Counter] = {}
         self._ami_state = AMI_STATES[0]
         self._disks: dict[str, Path] = {}
         self._min_free_bytes: int | None = None
@@ -161,8 +163,14 @@ class Metrics:
     # --- events -------------------------------------------------------------------
 
     def call_ended(self, flow: str, outcome: object, last_step: object) -> None:
-        self.calls.labels(label(flow, "unknown"), label(outcome, "ended"),
-                          label(last_step)).inc()
+        key = (flow, str(outcome), str(last_step))
+        child = self._call_children.get(key)
+        if child is None:  # labels() takes a lock and builds a tuple: once per kind of call
+            child = self.calls.labels(
+                label(flow, "unknown"), label(outcome, "ended"), label(last_step))
+            if len(self._call_children) < MAX_CACHED_LABELS:
+                self._call_children[key] = child
+        child.inc()
 
     def ami_state(self, state: str) -> None:
         state = state if state in AMI_STATES else "down"
