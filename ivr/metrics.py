@@ -26,9 +26,11 @@ import asyncio
 import logging
 import re
 import shutil
+import weakref
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -45,6 +47,11 @@ AMI_STATES = ("disabled", "connecting", "up", "down")
 SOURCE_WAIT_S = 2.0
 MAX_CACHED_LABELS = 1024
 _LABEL = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+class CallServer(Protocol):
+    @property
+    def active_calls(self) -> int: ...
+
 
 BacklogSource = Callable[[], Awaitable[Mapping[str, Mapping[str, int]]]]
 
@@ -113,6 +120,8 @@ class Metrics:
         self.calls_in_flight = Gauge(
             "alerta_calls_in_flight", "FastAGI connections being served now", registry=registry
         )
+        self._servers: weakref.WeakSet[CallServer] = weakref.WeakSet()
+        self.calls_in_flight.set_function(lambda: sum(s.active_calls for s in list(self._servers)))
         self.calls = Counter(
             "alerta_calls", "Calls ended, by flow, outcome and the last step the caller reached",
             ["flow", "outcome", "last_step"], registry=registry,
@@ -180,6 +189,10 @@ class Metrics:
         self.ami_link_state.state(state)
 
     # --- scrape-time sources --------------------------------------------------------
+
+    def watch_calls(self, server: CallServer) -> None:
+        """Count ``server.active_calls`` in calls in flight (until the server is gone)."""
+        self._servers.add(server)
 
     def watch_disks(self, disks: Mapping[str, Path], min_free_mb: int) -> None:
         """Report free space of these folders' filesystems, under fixed names (no paths)."""

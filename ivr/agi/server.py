@@ -50,6 +50,7 @@ class AgiServer:
         self._settings = settings
         self._metrics = process_metrics() if metrics is None else metrics
         self._reply_timer = self._metrics.agi_command_seconds.observe
+        self._metrics.watch_calls(self)  # calls in flight: counted when scraped
         self._routes = dict(routes)
         self._server: asyncio.Server | None = None
         self._port: int | None = None
@@ -108,11 +109,6 @@ class AgiServer:
         task = asyncio.get_running_loop().create_task(self._session(conn))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self._metrics.calls_in_flight.inc()
-        task.add_done_callback(self._left_flight)
-
-    def _left_flight(self, task: asyncio.Task[None]) -> None:
-        self._metrics.calls_in_flight.dec()
 
     async def _session(self, conn: AgiConnection) -> None:
         overloaded = self.active_calls > self._settings.agi_max_calls
