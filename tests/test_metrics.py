@@ -8,11 +8,15 @@ metrics, read as a difference before and after.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,7 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from ivr.agi.server import AgiServer
 from ivr.app import services
 from ivr.channel import Channel
-from ivr.config import Settings
+from ivr.config import Settings, load
+from ivr.domain.incidents import ConfigError
 from ivr.flows import routes
 from ivr.metrics import LATENCY_BUCKETS_S, LoopHistogram, Metrics, process_metrics
 from ivr.metrics_server import metrics_app, start_metrics
@@ -28,6 +33,7 @@ from ivr.testing import CallScript, make_tone_wav, place_call
 from operator_console.app import create_app
 from tests.console_util import Site, add_users
 
+ROOT = Path(__file__).resolve().parent.parent
 GUARD_S = 10.0  # only stops a broken test from hanging; nothing here is timed
 STRAIGHT = ["1", "2", "1", "#", "1"]
 
@@ -278,3 +284,46 @@ async def test_the_listener_serves_metrics_on_loopback_and_port_zero_turns_it_of
     finally:
         await runner.cleanup()
 
+
+
+async def test_alerta_console_serves_metrics_on_its_own_port(tmp_path: Path) -> None:
+    console_port, metrics_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ALERTA_DATABASE": str(tmp_path / "alerta.sqlite3"),
+        "ALERTA_VOICECLIPS": str(tmp_path / "voiceclips"),
+        "ALERTA_CONSOLE_PORT": str(console_port),
+        "ALERTA_METRICS_PORT": str(metrics_port),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr.cli", "console", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        async with ClientSession() as client, asyncio.timeout(60):
+            while True:  # until the process listens; a crash ends the test at once
+                assert process.returncode is None
+                try:
+                    async with client.get(f"http://127.0.0.1:{metrics_port}/metrics") as got:
+                        text = await got.text()
+                        break
+                except OSError:
+                    await asyncio.sleep(0.1)
+            async with client.get(f"http://127.0.0.1:{console_port}/metrics") as on_console:
+                assert on_console.status in (401, 404)  # not on the console's own port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            _, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    samples = parse(text)
+    assert value(samples, "alerta_console_streams_open") == 0
+    assert value(samples, "alerta_disk_free_bytes", disk="database") > 0
+    assert value(samples, "alerta_clip_jobs", kind="transcribe", state="queued") == 0
+    assert ("alerta_clip_jobs", frozenset({("kind", "audio"), ("state", "queued")})) in samples
+
+
+def test_the_metrics_port_must_differ_from_the_console_port() -> None:
+    with pytest.raises(ConfigError, match="metrics_port and console_port must differ"):
+        load(env={"ALERTA_METRICS_PORT": "8080", "ALERTA_CONSOLE_PORT": "8080"})
+    assert load(env={"ALERTA_METRICS_PORT": "0"}).metrics_port == 0

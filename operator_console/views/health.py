@@ -15,7 +15,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ivr.health import Health, WorkerStatus
-from ivr.store.clip_views import queue_counts
+from ivr.store.clip_views import backlog_counts
 from operator_console.security import public
 from operator_console.state import Console, console_of
 
@@ -26,7 +26,7 @@ def attach(console: Console, workers: WorkerStatus | None) -> None:
     console.health = Health(settings, console.db, ami_state=lambda: ami_state(console),
                             workers=workers)
     store = console.db
-    console.metrics.watch_backlog(lambda: queue_counts(store))
+    console.metrics.watch_backlog(lambda: backlog_counts(store))
     console.metrics.watch_disks(
         {"clips": settings.voiceclips, "database": settings.database.parent},
         settings.min_free_mb,
