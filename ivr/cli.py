@@ -12,12 +12,17 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivr import __version__
 from ivr.analytics import commands as analytics_commands
 from ivr.clips import commands as clip_commands
 from ivr.config import SCALARS, Settings, load
 from ivr.domain.incidents import ConfigError
+from ivr.logformat import setup_logging
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 logger = logging.getLogger("ivr")
 
@@ -92,11 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"alerta: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(settings.log_level, settings.log_format)
     handler = {
         "serve": _serve,
         "console": _console,
@@ -134,7 +135,8 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         server = AgiServer(settings, routes(svc.deps))
         await server.start()
         logger.info("FastAGI listening on %s:%d", settings.agi_host, server.port)
-        console = await start_console(settings, db=svc.db)
+        console = await start_console(settings, db=svc.db, clip_jobs=svc.clip_jobs)
+        metrics = await _start_metrics(settings)
         # Everything loaded so far lives as long as the process: keep it out of the
         # collector's full passes, which otherwise pause every call for tens of ms.
         gc.collect()
@@ -144,15 +146,28 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         logger.info("shutting down: letting %d call(s) finish", server.active_calls)
         await console.cleanup()
         await server.stop()
+        if metrics is not None:
+            await metrics.cleanup()
     return 0
+
+
+async def _start_metrics(settings: Settings) -> web.AppRunner | None:
+    """``/metrics`` on 127.0.0.1:``metrics_port`` (0: none), for this process."""
+    from ivr.metrics import process_metrics
+    from ivr.metrics_server import start_metrics
+
+    return await start_metrics(settings.metrics_port, process_metrics())
 
 
 async def _console(settings: Settings, args: argparse.Namespace) -> int:
     from operator_console.run import start_console
 
     runner = await start_console(settings)
+    metrics = await _start_metrics(settings)
     await _stop_event().wait()
     await runner.cleanup()
+    if metrics is not None:
+        await metrics.cleanup()
     return 0
 
 

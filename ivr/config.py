@@ -70,6 +70,9 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "record_silence_s": (int, 5, "silence that ends a message"),
     "record_min_ms": (int, 300, "a take shorter than this counts as empty"),
     "log_level": (str, "INFO", "logging level"),
+    "log_format": (str, "text", "log lines as text, or json: one JSON object per line"),
+    "metrics_port": (int, 9464, "Prometheus /metrics port on 127.0.0.1; 0 turns it off"),
+    "health_db_wait_s": (float, 2.0, "how long /healthz waits for a test write to the database"),
     # --- operator console -------------------------------------------------------
     "console_host": (str, "127.0.0.1", "operator console listen address"),
     "console_port": (int, 8080, "operator console listen port"),
@@ -157,6 +160,9 @@ class Settings:
     record_silence_s: int = 5
     record_min_ms: int = 300
     log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_port: int = 9464
+    health_db_wait_s: float = 2.0
     console_host: str = "127.0.0.1"
     console_port: int = 8080
     session_max_age_s: int = 43200
@@ -239,6 +245,16 @@ class Settings:
         if self.min_free_mb < 0:
             raise ConfigError("min_free_mb must be 0 or more")
 
+    def _check_ops(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("log_format must be text or json")
+        if not (0 <= self.metrics_port < 65536):
+            raise ConfigError("metrics_port must be a port (0 turns /metrics off)")
+        if self.metrics_port and self.metrics_port == self.console_port:
+            raise ConfigError("metrics_port and console_port must differ")
+        if not (0 < self.health_db_wait_s <= 60):
+            raise ConfigError("health_db_wait_s must be within 0..60 seconds")
+
     def zone(self, code: str) -> Zone | None:
         return next((z for z in self.zones if z.code == code), None)
 
@@ -258,6 +274,7 @@ class Settings:
             raise ConfigError("console_port and ami_port must be ports")
         if "{extension}" not in self.operator_channel:
             raise ConfigError("operator_channel must contain {extension}")
+        self._check_ops()
         if self.agi_env_max_bytes < 1024:
             raise ConfigError("agi_env_max_bytes must be at least 1024")
         if self.agi_max_handshakes < 1 or self.agi_env_timeout_s <= 0:

@@ -13,6 +13,8 @@ from aiohttp import web
 
 from ivr.config import Settings
 from ivr.domain.roles import Role
+from ivr.health import WorkerStatus
+from ivr.metrics import Metrics, process_metrics
 from ivr.store.casework import CaseError, Casework, NotFound
 from ivr.store.db import Database, StoreError
 from ivr.store.queries import ConsoleQueries
@@ -24,6 +26,7 @@ from operator_console.render import page
 from operator_console.routes import setup_routes
 from operator_console.security import COOKIE, SAFE_METHODS, SESSION_KEY, Handler
 from operator_console.state import CONSOLE, Console, ConsoleRef, console_of
+from operator_console.views import health
 from operator_console.views.callbacks import start_ami
 
 logger = logging.getLogger(__name__)
@@ -106,8 +109,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-def create_app(settings: Settings, *, db: Database | None = None) -> web.Application:
-    """The console. Opens its own store unless one is given (to share with the controller)."""
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    clip_jobs: WorkerStatus | None = None,
+    metrics: Metrics | None = None,
+) -> web.Application:
+    """The console. Opens its own store unless one is given (to share with the controller).
+
+    ``clip_jobs`` (where this process runs the clip workers) adds them to ``/healthz``;
+    ``metrics`` defaults to the process's.
+    """
     app = web.Application(
         middlewares=[
             timing_middleware, errors_middleware, security.headers_middleware, auth_middleware,
@@ -131,7 +144,9 @@ def create_app(settings: Settings, *, db: Database | None = None) -> web.Applica
             casework=Casework(store, deadlines=settings.callback_deadlines()),
             queries=queries,
             feed=feed,
+            metrics=process_metrics() if metrics is None else metrics,
         )
+        health.attach(console, clip_jobs)
         await feed.start()
         console.ami = await start_ami(console)
         ref.value = console
@@ -139,6 +154,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> web.Applica
             yield
         finally:
             ref.value = None
+            health.detach(console)
             if console.ami is not None:
                 await console.ami.stop()
             await feed.stop()

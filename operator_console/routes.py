@@ -14,6 +14,7 @@ from operator_console.views import (
     callbacks,
     clip_admin,
     clips,
+    health,
     public,
     queue,
     reports,
@@ -23,7 +24,7 @@ from operator_console.views import (
 
 def setup_routes(app: web.Application, static: Path) -> None:
     r = app.router
-    r.add_get("/healthz", auth.health)
+    r.add_get("/healthz", health.health)
     r.add_get("/login", auth.login_form)
     r.add_post("/login", auth.login)
     r.add_post("/logout", auth.logout)

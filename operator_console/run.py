@@ -7,14 +7,16 @@ import logging
 from aiohttp import web
 
 from ivr.config import Settings
+from ivr.health import WorkerStatus
 from ivr.store.db import Database
 from operator_console.app import create_app
 
 logger = logging.getLogger(__name__)
 
 
-async def start_console(settings: Settings, *, db: Database | None = None) -> web.AppRunner:
-    runner = web.AppRunner(create_app(settings, db=db), handle_signals=False,
+async def start_console(settings: Settings, *, db: Database | None = None,
+                        clip_jobs: WorkerStatus | None = None) -> web.AppRunner:
+    runner = web.AppRunner(create_app(settings, db=db, clip_jobs=clip_jobs), handle_signals=False,
                            access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.console_host, settings.console_port, backlog=256)

@@ -8,6 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from ivr.config import Settings
+from ivr.health import Health
+from ivr.metrics import Metrics, process_metrics
 from ivr.store.casework import Casework
 from ivr.store.db import Database
 from ivr.store.queries import ConsoleQueries
@@ -27,6 +29,8 @@ class Console:
     feed: EventFeed
     ami: Any = None  # ivr.ami.link.AmiLink when callbacks are configured
     login_failures: dict[str, list[float]] = field(default_factory=dict)  # by client address
+    metrics: Metrics = field(default_factory=process_metrics)
+    health: Health | None = None  # the /healthz checks, set when the console starts
 
 
 class ConsoleRef:

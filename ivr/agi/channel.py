@@ -122,6 +122,7 @@ class AgiChannel:
         self._eof = False  # Asterisk closed the connection
         self._garbled = False  # a reply could not be framed: later lines cannot be trusted
         self._warned_encoding = False
+        self.step: str | None = None  # the last step the flow marked (for the call's metrics)
 
     @property
     def info(self) -> Mapping[str, str]:
@@ -142,6 +143,7 @@ class AgiChannel:
         await self._channel_command(protocol.answer())
 
     async def mark_step(self, step: str) -> None:
+        self.step = step
         await self.set_variable(variables.STEP, step)
 
     async def play(self, files: str | list[str], *, keys: str = "") -> str | None:

@@ -21,6 +21,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter
 from typing import cast
 
 READ_CHUNK = 1 << 16
@@ -33,6 +34,10 @@ def read_buffer() -> memoryview:
     if view is None:
         view = _per_thread.view = memoryview(bytearray(READ_CHUNK))
     return view
+
+
+def _untimed(seconds: float) -> None:
+    pass
 
 
 class LineTooLong(Exception):
@@ -51,8 +56,17 @@ class ConnectionEnded(Exception):
 class AgiConnection(asyncio.BufferedProtocol):
     """Lines in (without their ``\\n``), bytes out, one waiting reader at a time."""
 
-    def __init__(self, line_max: int, on_open: Callable[[AgiConnection], None]) -> None:
+    def __init__(
+        self,
+        line_max: int,
+        on_open: Callable[[AgiConnection], None],
+        reply_timer: Callable[[float], None] | None = None,
+    ) -> None:
         self._line_max = line_max
+        # Told the seconds from each write to the next line read: a command's round trip.
+        self._timed = reply_timer is not None
+        self._reply_timer: Callable[[float], None] = reply_timer or _untimed
+        self._sent_at = 0.0  # set by write() only when timed
         # Complete lines nobody has read yet; past this much, stop reading the socket.
         self._high_water = max(4 * line_max, 1 << 16)
         self._on_open = on_open
@@ -153,6 +167,10 @@ class AgiConnection(asyncio.BufferedProtocol):
             finally:
                 self._waiter = None
         line = lines.popleft()
+        sent_at = self._sent_at
+        if sent_at:  # the first line after a command: its reply (or a HANGUP before it)
+            self._sent_at = 0.0
+            self._reply_timer(perf_counter() - sent_at)
         self._held -= len(line) + 1
         if self._read_paused and self._held <= self._high_water // 2 and not self._overrun:
             self._read_paused = False
@@ -164,6 +182,8 @@ class AgiConnection(asyncio.BufferedProtocol):
         return any(not line or line == b"\r" for line in self._lines)
 
     def write(self, data: bytes) -> None:
+        if self._timed:
+            self._sent_at = perf_counter()
         self.transport.write(data)
 
     @property

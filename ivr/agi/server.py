@@ -20,6 +20,7 @@ from ivr.agi.connection import AgiConnection, ConnectionEnded, LineTooLong
 from ivr.agi.handshakes import Drop, DropLog, Handshake, Handshakes
 from ivr.channel import CallerHungUp, Channel
 from ivr.config import Settings
+from ivr.metrics import Metrics, process_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ class AgiServer:
     Counters: ``calls_total`` connections accepted; ``calls_failed`` calls sent to
     the fallback (flow error, unknown script, too many calls); ``bad_sessions``
     connections dropped for a bad, oversized, late or missing environment, or
-    evicted while the handshake budget was full.
+    evicted while the handshake budget was full. The same, by outcome and last
+    step, go to ``metrics`` (the process's by default).
 
     ``clock`` (seconds, monotonic; the loop's clock by default) times handshake
     deadlines and the log summaries; ``housekeeping()`` applies them, and runs
@@ -60,10 +62,14 @@ class AgiServer:
         self,
         settings: Settings,
         routes: Mapping[str, Flow],
+        metrics: Metrics | None = None,
         *,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = process_metrics() if metrics is None else metrics
+        self._reply_timer = self._metrics.agi_command_seconds.observe
+        self._metrics.watch_calls(self)  # calls in flight: counted when scraped
         self._routes = dict(routes)
         self._server: asyncio.Server | None = None
         self._port: int | None = None
@@ -123,7 +129,7 @@ class AgiServer:
         self._drops = DropLog(clock)
         line_max = settings.agi_line_max_bytes
         self._server = await loop.create_server(
-            lambda: AgiConnection(line_max, self._on_connect),
+            lambda: AgiConnection(line_max, self._on_connect, self._reply_timer),
             settings.agi_host,
             settings.agi_port,
             backlog=max(settings.agi_backlog, MIN_BACKLOG),
@@ -199,6 +205,8 @@ class AgiServer:
             flow = self._routes.get(name) if script is not None else None
             if flow is None or overloaded:
                 self.calls_failed += 1
+                self._metrics.call_ended(name if flow else "unknown",
+                                         "overloaded" if overloaded else "no_flow", None)
                 reason = "too many calls" if overloaded else f"no flow for script {script!r}"
                 logger.error("call %s: %s", uniqueid, reason)
                 await self._fallback(channel, uniqueid)
@@ -208,11 +216,14 @@ class AgiServer:
             channel.finish()
 
     async def _run_flow(self, flow: Flow, channel: AgiChannel, name: str, uniqueid: str) -> None:
+        outcome: object = "error"
         try:
-            await flow(channel)
+            outcome = await flow(channel)
         except CallerHungUp:
+            outcome = "hung_up"
             logger.info("call %s: caller hung up during %s", uniqueid, name)
         except asyncio.CancelledError:
+            outcome = "interrupted"
             logger.warning("call %s: %s cut short by shutdown", uniqueid, name)
             await self._fallback(channel, uniqueid)
             raise
@@ -220,6 +231,8 @@ class AgiServer:
             self.calls_failed += 1
             logger.exception("call %s: flow %s failed", uniqueid, name)
             await self._fallback(channel, uniqueid)
+        finally:
+            self._metrics.call_ended(name, outcome, channel.step)
 
     async def _fallback(self, channel: AgiChannel, uniqueid: str) -> None:
         context = self._settings.fallback_context
@@ -255,6 +268,7 @@ class AgiServer:
             why = Drop.BAD if reason else Drop.PROBE
         if why is not Drop.PROBE:
             self.bad_sessions += 1
+            self._metrics.agi_sessions_dropped.inc()
         assert self._drops is not None
         self._drops.note(why, conn.transport.get_extra_info("peername"), reason)
         return None

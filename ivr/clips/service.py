@@ -147,6 +147,13 @@ class ClipService:
         if released:
             logger.info("clip jobs: %d job(s) cut short go back to the queue", released)
 
+    def workers_alive(self) -> tuple[int, int]:
+        """(worker processes running, workers wanted); (0, n) once the job loop has stopped."""
+        task = self._loop_task
+        if task is None or task.done():
+            return 0, self.pool.size
+        return self.pool.alive(), self.pool.size
+
     def status(self) -> dict[str, Any]:
         return {
             "transcription": self.config.model is not None,

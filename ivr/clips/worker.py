@@ -174,6 +174,10 @@ class WorkerPool:
     def busy_pids(self) -> list[int]:
         return [w.pid for w in self._all if w.job is not None]
 
+    def alive(self) -> int:
+        """Worker processes still running (a dead idle one is only replaced when used)."""
+        return sum(1 for w in self._all if w.process.poll() is None)
+
     async def run(self, name: str, *, timeout_s: float | None = None, **kwargs: Any) -> Any:
         """Run job ``name`` in a worker; raise JobError when it gives no result."""
         if self._closed:

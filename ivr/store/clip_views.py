@@ -79,3 +79,18 @@ async def queue_counts(db: Database) -> dict[str, dict[str, int]]:
     for row in rows:
         out[row["kind"]][row["state"]] = row["n"]
     return out
+
+
+async def backlog_counts(db: Database) -> dict[str, dict[str, int]]:
+    """{kind: {state: count}} of jobs not done (queued, running, failed), for /metrics.
+
+    Done jobs pile up forever; the index on (state, kind) lets this skip them.
+    """
+    rows = await db.fetchall(
+        "SELECT kind, state, count(*) AS n FROM clip_jobs"
+        " WHERE state IN ('queued', 'running', 'failed') GROUP BY kind, state"
+    )
+    out: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
+    for row in rows:
+        out[row["kind"]][row["state"]] = row["n"]
+    return out

@@ -21,12 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+
+from ivr.metrics import Metrics, process_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +97,9 @@ async def _connect_writer(path: Path) -> _WriterConnection:
 class Database:
     """The store's connections: one writer task, one read-only reader."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, metrics: Metrics | None = None) -> None:
         self.path = path
+        self._metrics = process_metrics() if metrics is None else metrics
         self._writer: _WriterConnection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._queue: asyncio.Queue[tuple[Op, asyncio.Future[Any]] | None] = asyncio.Queue()
@@ -160,8 +164,25 @@ class Database:
         if self._task is None or self._task.done():
             raise StoreError("the store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        started = time.perf_counter()
         await self._queue.put((op, future))
-        return await asyncio.shield(future)
+        value = await asyncio.shield(future)
+        self._metrics.store_write_seconds.observe(time.perf_counter() - started)
+        return value
+
+    async def check_writable(self) -> None:
+        """A write that leaves no trace, through the writer: StoreError when it fails.
+
+        A row added and removed in one transaction still dirties a page, so the
+        COMMIT writes and fsyncs the WAL: the writer task, the write lock and the
+        disk are all tried. (It waits its turn in the queue like any write.)
+        """
+
+        async def add_and_remove(conn: aiosqlite.Connection) -> None:
+            await conn.execute("INSERT INTO schema_migrations VALUES (-1, 'write check')")
+            await conn.execute("DELETE FROM schema_migrations WHERE version = -1")
+
+        await self.write(add_and_remove)
 
     async def _write_loop(self) -> None:
         while True:
@@ -201,9 +222,12 @@ class Database:
                         results.append((future, True, value))
             finally:
                 conn.inline = False
+            committing = time.perf_counter()
             await conn.execute("COMMIT")
+            self._metrics.store_commit_seconds.observe(time.perf_counter() - committing)
         except Exception as exc:  # disk full, I/O error: nothing of the batch is kept
             logger.error("store: write batch of %d failed: %s", len(batch), exc)
+            self._metrics.store_batches_failed.inc()
             try:
                 await conn.execute("ROLLBACK")
             except Exception:

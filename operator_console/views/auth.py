@@ -1,4 +1,4 @@
-"""Log in, log out, language, health."""
+"""Log in, log out, language (health is in views/health.py)."""
 
 from __future__ import annotations
 
@@ -107,10 +107,3 @@ async def set_language(request: web.Request) -> web.StreamResponse:
     await console_of(request).users.update(session.user.id, actor=session.user.actor,
                                            language=language)
     raise web.HTTPFound(_safe_next(str(form.get("next", "/"))))
-
-
-@public
-async def health(request: web.Request) -> web.Response:
-    console = console_of(request)
-    ami = console.ami.state.value if console.ami is not None else "disabled"
-    return web.json_response({"ok": True, "ami": ami})

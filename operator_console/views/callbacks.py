@@ -32,12 +32,14 @@ async def start_ami(console: Console) -> Any:
     """Start the AMI link when a secret is configured; publish its state to consoles."""
     settings = console.settings
     if not settings.ami_secret:
+        console.metrics.ami_state("disabled")
         console.feed.publish("ami", json.dumps({"state": "disabled",
                                                 "detail": "no AMI secret configured"}))
         return None
     from ivr.ami.link import AmiLink, CallbackUpdate, LinkState
 
     def on_state(state: LinkState, detail: str) -> None:
+        console.metrics.ami_state(state.value)
         console.feed.publish("ami", json.dumps({"state": state.value, "detail": detail}))
 
     async def on_update(update: CallbackUpdate) -> None:

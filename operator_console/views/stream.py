@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ivr.domain.roles import Role
 from operator_console.security import requires
-from operator_console.state import CONSOLE, console_of
+from operator_console.state import CONSOLE, Console, console_of
 
 KEEPALIVE_S = 15.0
 BATCH = 500
@@ -25,12 +25,21 @@ def _start_id(request: web.Request, newest: int) -> int:
 @requires(Role.OPERATOR)
 async def events(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
-    feed = console.feed
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-store",
         "X-Accel-Buffering": "no",
     })
     await response.prepare(request)
+    console.metrics.console_streams.inc()
+    try:
+        await _stream(request, response, console)
+    finally:
+        console.metrics.console_streams.dec()
+    return response
+
+
+async def _stream(request: web.Request, response: web.StreamResponse, console: Console) -> None:
+    feed = console.feed
     last = _start_id(request, await console.queries.last_event_id())
     generation = feed.generation
     extra_sent: dict[str, str] = {}
@@ -64,4 +73,3 @@ async def events(request: web.Request) -> web.StreamResponse:
         pass  # the console went away; it will resume from Last-Event-ID
     with contextlib.suppress(Exception):
         await response.write_eof()
-    return response

@@ -1,0 +1,56 @@
+"""``/healthz``: what is wrong, for whoever watches the line (no login, no personal data).
+
+200 when every check passes, 503 naming the ones that fail::
+
+    {"ok": false, "failing": ["database"],
+     "checks": {"database": {"ok": false, "detail": "locked by another connection"},
+                "disk": {"ok": true, "detail": "at least 80150 MB free"}, ...}}
+
+Also here: what the console adds to the process's metrics (clip job counts,
+free disk space), attached when the console starts and detached when it stops.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ivr.health import Health, WorkerStatus
+from ivr.store.clip_views import backlog_counts
+from operator_console.security import public
+from operator_console.state import Console, console_of
+
+
+def attach(console: Console, workers: WorkerStatus | None) -> None:
+    """Give the console its health checks; point the metrics at its store and disks."""
+    settings = console.settings
+    console.health = Health(settings, console.db, ami_state=lambda: ami_state(console),
+                            workers=workers)
+    store = console.db
+    console.metrics.watch_backlog(lambda: backlog_counts(store))
+    console.metrics.watch_disks(
+        {"clips": settings.voiceclips, "database": settings.database.parent},
+        settings.min_free_mb,
+    )
+
+
+def detach(console: Console) -> None:
+    console.metrics.watch_backlog(None)
+
+
+def ami_state(console: Console) -> str:
+    link = console.ami
+    return str(link.state.value) if link is not None else "disabled"
+
+
+@public
+async def health(request: web.Request) -> web.Response:
+    console = console_of(request)
+    checks = await console.health.run() if console.health is not None else []
+    failing = [c.name for c in checks if not c.ok]
+    body = {
+        "ok": not failing,
+        "failing": failing,
+        "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+    }
+    return web.json_response(body, status=503 if failing else 200,
+                             headers={"Cache-Control": "no-store"})
