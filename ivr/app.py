@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,9 +14,13 @@ from ivr.clips.service import ClipService, jobs_config
 from ivr.clips.vault import ClipVault
 from ivr.config import Settings
 from ivr.flows.deps import Deps, FlowConfig
-from ivr.store.db import Database
+from ivr.metrics import process_metrics
+from ivr.store.db import Database, StoreError
 from ivr.store.directory import CallerDirectory
+from ivr.store.journal import Journal
+from ivr.store.numbers import NumberBlocks
 from ivr.store.reports import Reports, utc_now
+from ivr.store.resilient import ResilientBook
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +52,7 @@ class Services:
     vault: ClipVault
     deps: Deps
     clip_jobs: ClipService | None = None  # transcription and audio jobs, when started
+    book: ResilientBook | None = None  # the report book calls write to (store or journal)
 
 
 @asynccontextmanager
@@ -61,14 +67,23 @@ async def services(
     vault = ClipVault(settings.voiceclips, settings.incoming_dir)
     vault.prepare()
     db = await Database(settings.database).open()
+    journal = Journal(settings.journal_folder).open()
     try:
         reports = Reports(db, deadlines=settings.callback_deadlines())
+        book = await ResilientBook(
+            reports,
+            journal,
+            NumberBlocks(db, size=settings.report_number_block, holder=socket.gethostname(),
+                         clock=utc_now),
+            wait_s=settings.journal_after_s,
+        ).start()
+        process_metrics().watch_journal(book.pending)
         directory = CallerDirectory(db)
         if reconcile_clips:
-            await reconcile(vault, db, reports)
+            await _reconcile_after_journal(vault, db, reports, book)
         deps = Deps(
             config=flow_config(settings),
-            book=reports,
+            book=book,
             directory=directory,
             clips=vault,
             clock=utc_now,
@@ -76,9 +91,24 @@ async def services(
         )
         jobs = await ClipService(jobs_config(settings), db).start() if clip_jobs else None
         try:
-            yield Services(settings, db, reports, directory, vault, deps, jobs)
+            yield Services(settings, db, reports, directory, vault, deps, jobs, book)
         finally:
             if jobs is not None:
                 await jobs.stop()
+            await book.stop()
     finally:
+        journal.close()
         await db.close()
+
+
+async def _reconcile_after_journal(
+    vault: ClipVault, db: Database, reports: Reports, book: ResilientBook
+) -> None:
+    """Clips of reports still in the journal are not strays: store those reports first."""
+    try:
+        await book.replay()
+    except StoreError as exc:
+        logger.warning("journal: %d report(s) wait for the database (%s); leftover clips are "
+                       "reconciled once they are stored", book.pending(), exc)
+        return
+    await reconcile(vault, db, reports)

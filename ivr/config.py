@@ -42,6 +42,16 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
         "where Asterisk records; must be on the voiceclips filesystem "
         "(default: <voiceclips>/.incoming)",
     ),
+    "journal_dir": (
+        Path,
+        Path(""),
+        "where reports wait when the database cannot take them in time; keep it off the "
+        "database's disk (default: <voiceclips>/.journal)",
+    ),
+    "journal_after_s": (
+        float, 2.0, "how long a call waits for the database before its report goes to the journal"
+    ),
+    "report_number_block": (int, 200, "report numbers a controller reserves ahead"),
     "prompts": (Path, Path("prompts"), "prompt folder as Asterisk sees it (<lang>/<id>.wav)"),
     "agi_host": (str, "127.0.0.1", "FastAGI listen address"),
     "agi_port": (int, 4573, "FastAGI listen port"),
@@ -136,6 +146,9 @@ class Settings:
     database: Path = Path("var/alerta.sqlite3")
     voiceclips: Path = Path("voiceclips")
     recordings_tmp: Path = Path("")
+    journal_dir: Path = Path("")
+    journal_after_s: float = 2.0
+    report_number_block: int = 200
     prompts: Path = Path("prompts")
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
@@ -214,6 +227,12 @@ class Settings:
         )
 
     @property
+    def journal_folder(self) -> Path:
+        return self.journal_dir if str(self.journal_dir) not in ("", ".") else (
+            self.voiceclips / ".journal"
+        )
+
+    @property
     def quarantine_dir(self) -> Path:
         return self.voiceclips / ".quarantine"
 
@@ -252,6 +271,10 @@ class Settings:
             raise ConfigError("metrics_port must be a port (0 turns /metrics off)")
         if self.metrics_port and self.metrics_port == self.console_port:
             raise ConfigError("metrics_port and console_port must differ")
+        if not (0 < self.journal_after_s <= 60):
+            raise ConfigError("journal_after_s must be within 0..60 seconds")
+        if not (2 <= self.report_number_block <= 100_000):
+            raise ConfigError("report_number_block must be within 2..100000")
         if not (0 < self.health_db_wait_s <= 60):
             raise ConfigError("health_db_wait_s must be within 0..60 seconds")
 

@@ -18,6 +18,7 @@ from ivr.domain.reports import ReportState, TransitionError, check_transition
 from ivr.domain.roles import Channel
 from ivr.store import events
 from ivr.store.db import Database
+from ivr.store.numbers import next_free_number
 from ivr.store.reports import callback_due, iso, utc_now
 
 MAX_NOTE = 4000
@@ -177,18 +178,18 @@ class Casework:
         name = actor.removeprefix("user:")
 
         async def op(conn: aiosqlite.Connection) -> int:
-            cur = await conn.execute(
-                "INSERT INTO reports (type, priority, emergency, complete, channel, caller,"
+            # above every number a controller reserved for its callers
+            report = await next_free_number(conn)
+            await conn.execute(
+                "INSERT INTO reports (id, type, priority, emergency, complete, channel, caller,"
                 " caller_source, zone, address, location_source, summary, entered_by,"
                 " created_at, updated_at, callback_due_at, first_action_at)"
-                " VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (entry.type_id, entry.priority, int(entry.emergency), entry.channel.value,
+                " VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (report, entry.type_id, entry.priority, int(entry.emergency), entry.channel.value,
                  entry.caller, "typed" if entry.caller else None, entry.zone,
                  entry.address, "manual" if (entry.zone or entry.address) else None,
                  summary, name, now, now, due, now),
             )
-            report = cur.lastrowid
-            assert report is not None
             await _index_note(conn, report, summary)
             await events.append(
                 conn, report, "report.opened", now, actor=actor,

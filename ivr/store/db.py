@@ -44,6 +44,14 @@ class StoreError(Exception):
     """The database could not carry out a write (disk full, I/O error, closed)."""
 
 
+class StoreBusy(StoreError):
+    """A write did not start within its time; it never will (nothing of it is stored)."""
+
+
+class _Abandoned(Exception):
+    """Raised inside a write whose caller stopped waiting before it began."""
+
+
 def _migrations() -> list[tuple[int, str]]:
     folder = resources.files("ivr.store") / "migrations"
     out = []
@@ -170,6 +178,37 @@ class Database:
         self._metrics.store_write_seconds.observe(time.perf_counter() - started)
         return value
 
+    async def write_within(
+        self, op: Callable[[aiosqlite.Connection], Awaitable[T]], wait_s: float
+    ) -> T:
+        """``write``, unless the transaction has not begun within ``wait_s``: then StoreBusy,
+        and the write is dropped from the queue's view so it can never commit later.
+
+        A write that has begun by then holds the write lock; only its statements and the
+        COMMIT remain, so it is waited for (and a failure there is a StoreError)."""
+        began = False
+        abandoned = False
+
+        async def guarded(conn: aiosqlite.Connection) -> T:
+            nonlocal began
+            if abandoned:
+                raise _Abandoned
+            began = True
+            return await op(conn)
+
+        task = asyncio.ensure_future(self.write(guarded))
+        done, _ = await asyncio.wait((task,), timeout=wait_s)
+        if done or began:
+            try:
+                return await task
+            except sqlite3.IntegrityError:
+                raise  # our mistake, not the database's state
+            except sqlite3.DatabaseError as exc:  # the disk refused a statement of ours
+                raise StoreError(f"write failed: {exc}") from exc
+        abandoned = True
+        task.add_done_callback(_retrieve)
+        raise StoreBusy(f"the database took no write within {wait_s:g} s")
+
     async def check_writable(self) -> None:
         """A write that leaves no trace, through the writer: StoreError when it fails.
 
@@ -279,6 +318,11 @@ class Database:
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # an abandoned write's end is nobody's business
 
 
 async def execute_many(conn: aiosqlite.Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:

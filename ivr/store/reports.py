@@ -13,7 +13,8 @@ from ivr.domain.clips import ClipInfo
 from ivr.domain.reports import ReportState
 from ivr.flows.deps import Location, NewReport, ReportStatus
 from ivr.store import events
-from ivr.store.db import Database
+from ivr.store.db import Database, Op
+from ivr.store.numbers import next_free_number
 
 DEFAULT_CALLBACK_MINUTES = 24 * 60
 
@@ -45,17 +46,22 @@ class Reports:
         # Minutes to call the citizen back, per incident type (configuration).
         self.deadlines: Mapping[str, int] = deadlines or {}
 
-    async def open_report(self, new: NewReport) -> int:
-        moment = self.clock()
+    # Each change is an operation built here and run by the store's writer: at once
+    # (the methods below), or later from the journal (ivr.store.resilient), with the
+    # moment it happened and, when it comes from the journal, its record key.
+
+    def op_open(self, new: NewReport, moment: datetime, number: int | None = None) -> Op:
         now = iso(moment)
         due = callback_due(self.deadlines, new.type_id, moment)
 
         async def op(conn: aiosqlite.Connection) -> int:
-            cur = await conn.execute(
-                "INSERT INTO reports (type, priority, emergency, language, caller, caller_source,"
-                " caller_id_raw, call_id, created_at, updated_at, callback_due_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            report = number if number is not None else await next_free_number(conn)
+            await conn.execute(
+                "INSERT INTO reports (id, type, priority, emergency, language, caller,"
+                " caller_source, caller_id_raw, call_id, created_at, updated_at, callback_due_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    report,
                     new.type_id,
                     new.priority,
                     int(new.emergency),
@@ -69,8 +75,6 @@ class Reports:
                     due,
                 ),
             )
-            report = cur.lastrowid
-            assert report is not None
             await events.append(
                 conn,
                 report,
@@ -80,11 +84,11 @@ class Reports:
             )
             return report
 
-        return await self.db.write(op)
+        return op
 
-    async def _update(self, report: int, kind: str, data: dict[str, Any], sql: str,
-                      params: tuple[Any, ...]) -> None:
-        now = iso(self.clock())
+    def _op_update(self, report: int, kind: str, data: dict[str, Any], sql: str,
+                   params: tuple[Any, ...], moment: datetime) -> Op:
+        now = iso(moment)
 
         async def op(conn: aiosqlite.Connection) -> None:
             cur = await conn.execute(sql, (*params, now, report))
@@ -92,29 +96,32 @@ class Reports:
                 raise LookupError(f"no report {report}")
             await events.append(conn, report, kind, now, data=data)
 
-        await self.db.write(op)
+        return op
 
-    async def set_callback(self, report: int, number: str | None, source: str) -> None:
-        await self._update(
+    def op_callback(self, report: int, number: str | None, source: str,
+                    moment: datetime) -> Op:
+        return self._op_update(
             report,
             "report.callback_number",
             {"number": number, "source": source},
             "UPDATE reports SET caller = ?, caller_source = ?, updated_at = ? WHERE id = ?",
             (number, source),
+            moment,
         )
 
-    async def set_location(self, report: int, location: Location) -> None:
-        await self._update(
+    def op_location(self, report: int, location: Location, moment: datetime) -> Op:
+        return self._op_update(
             report,
             "report.location",
             {"zone": location.zone, "address": location.address, "source": location.source},
             "UPDATE reports SET zone = ?, address = ?, lat = ?, lon = ?, location_source = ?,"
             " updated_at = ? WHERE id = ?",
             (location.zone, location.address, location.lat, location.lon, location.source),
+            moment,
         )
 
-    async def attach_clip(self, report: int, take: int, clip: ClipInfo) -> None:
-        now = iso(self.clock())
+    def op_clip(self, report: int, take: int, clip: ClipInfo, moment: datetime) -> Op:
+        now = iso(moment)
 
         async def op(conn: aiosqlite.Connection) -> None:
             await conn.execute(
@@ -133,19 +140,37 @@ class Reports:
                       "partial": clip.partial},
             )
 
-        await self.db.write(op)
+        return op
 
-    async def close_call(
-        self, report: int, *, complete: bool, outcome: str, last_step: str | None
-    ) -> None:
-        await self._update(
+    def op_close(self, report: int, complete: bool, outcome: str, last_step: str | None,
+                 moment: datetime) -> Op:
+        return self._op_update(
             report,
             "call.ended",
             {"complete": complete, "outcome": outcome, "last_step": last_step},
             "UPDATE reports SET complete = ?1, call_outcome = ?2, call_last_step = ?3,"
             " call_ended_at = ?4, updated_at = ?4 WHERE id = ?5",
             (int(complete), outcome, last_step),
+            moment,
         )
+
+    async def open_report(self, new: NewReport) -> int:
+        result: int = await self.db.write(self.op_open(new, self.clock()))
+        return result
+
+    async def set_callback(self, report: int, number: str | None, source: str) -> None:
+        await self.db.write(self.op_callback(report, number, source, self.clock()))
+
+    async def set_location(self, report: int, location: Location) -> None:
+        await self.db.write(self.op_location(report, location, self.clock()))
+
+    async def attach_clip(self, report: int, take: int, clip: ClipInfo) -> None:
+        await self.db.write(self.op_clip(report, take, clip, self.clock()))
+
+    async def close_call(
+        self, report: int, *, complete: bool, outcome: str, last_step: str | None
+    ) -> None:
+        await self.db.write(self.op_close(report, complete, outcome, last_step, self.clock()))
 
     async def status(self, number: int) -> ReportStatus | None:
         row = await self.db.fetchone(
