@@ -135,7 +135,9 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         server = AgiServer(settings, routes(svc.deps))
         await server.start()
         logger.info("FastAGI listening on %s:%d", settings.agi_host, server.port)
-        console = await start_console(settings, db=svc.db, clip_jobs=svc.clip_jobs)
+        console = await start_console(
+            settings, db=svc.db, clip_jobs=svc.clip_jobs,
+            journal_pending=svc.book.pending if svc.book else None)
         metrics = await _start_metrics(settings)
         # Everything loaded so far lives as long as the process: keep it out of the
         # collector's full passes, which otherwise pause every call for tens of ms.

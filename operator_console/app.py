@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -17,12 +18,13 @@ from ivr.health import WorkerStatus
 from ivr.metrics import Metrics, process_metrics
 from ivr.store.casework import CaseError, Casework, NotFound
 from ivr.store.db import Database, StoreError
+from ivr.store.journal import pending_reports
 from ivr.store.queries import ConsoleQueries
 from ivr.store.sessions import Sessions
 from ivr.store.users import Users
 from operator_console import security
 from operator_console.feed import EventFeed
-from operator_console.render import page
+from operator_console.render import JOURNAL_PENDING, page
 from operator_console.routes import setup_routes
 from operator_console.security import COOKIE, SAFE_METHODS, SESSION_KEY, Handler
 from operator_console.state import CONSOLE, Console, ConsoleRef, console_of
@@ -115,6 +117,7 @@ def create_app(
     db: Database | None = None,
     clip_jobs: WorkerStatus | None = None,
     metrics: Metrics | None = None,
+    journal_pending: Callable[[], int] | None = None,
 ) -> web.Application:
     """The console. Opens its own store unless one is given (to share with the controller).
 
@@ -129,6 +132,10 @@ def create_app(
     )
     ref = ConsoleRef()
     app[CONSOLE] = ref
+    # Reports waiting in the controller's journal: asked of it in the same process,
+    # else read from the journal folder (a console of its own).
+    app[JOURNAL_PENDING] = journal_pending or functools.partial(
+        pending_reports, settings.journal_folder)
     setup_routes(app, STATIC)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -35,6 +35,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "empty_queue": ("No hay reportes abiertos.", "No open reports."),
     "live": ("en vivo", "live"),
     "offline": ("sin conexión", "offline"),
+    "journal_waiting": (
+        "{n} reporte(s) esperan a la base de datos: están guardados en el diario y se "
+        "cargarán solos cuando vuelva.",
+        "{n} report(s) are waiting for the database: they are kept in the journal and will "
+        "be stored by themselves when it is back.",
+    ),
     "ami": ("Telefonía", "Telephony"),
     "report": ("Reporte", "Report"),
     "history": ("Historial", "History"),

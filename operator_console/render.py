@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,14 @@ def language_of(request: web.Request) -> str:
     return lang if lang in ("es", "en") else "es"
 
 
+JOURNAL_PENDING: web.AppKey[Callable[[], int]] = web.AppKey("journal_pending")
+
+
+def _journal_waiting(request: web.Request) -> int:
+    pending = request.app.get(JOURNAL_PENDING)
+    return pending() if pending is not None else 0
+
+
 def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     language = language_of(request)
     session = request.get(SESSION_KEY)
@@ -61,6 +70,7 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any)
         csrf=session.csrf if session else "",
         now=datetime.now(UTC).isoformat(timespec="seconds"),
         path=request.path,
+        journal_waiting=_journal_waiting(request) if session else 0,
         **context,
     )
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -15,8 +16,10 @@ logger = logging.getLogger(__name__)
 
 
 async def start_console(settings: Settings, *, db: Database | None = None,
-                        clip_jobs: WorkerStatus | None = None) -> web.AppRunner:
-    runner = web.AppRunner(create_app(settings, db=db, clip_jobs=clip_jobs), handle_signals=False,
+                        clip_jobs: WorkerStatus | None = None,
+                        journal_pending: Callable[[], int] | None = None) -> web.AppRunner:
+    app = create_app(settings, db=db, clip_jobs=clip_jobs, journal_pending=journal_pending)
+    runner = web.AppRunner(app, handle_signals=False,
                            access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.console_host, settings.console_port, backlog=256)

@@ -21,6 +21,7 @@ the journal with an ERROR line, never dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -86,6 +87,10 @@ class ResilientBook:
     def pending(self) -> int:
         """Reports waiting in the journal for the database."""
         return self.journal.pending()
+
+    def kick(self) -> None:
+        """Try the replay now rather than at the next retry (the store is back)."""
+        self._wake.set()
 
     # --- start and stop ------------------------------------------------------------
 
@@ -161,7 +166,8 @@ class ResilientBook:
                              report)
             raise
         self._journalled.add(report)
-        self._wake.set()
+        if len(self.journal.records) == 1:
+            self._wake.set()  # the first record starts the replay; later ones wait their turn
 
     # --- replay --------------------------------------------------------------------
 
@@ -217,6 +223,12 @@ class ResilientBook:
             f.flush()
             os.fsync(f.fileno())
 
+    async def _pause(self, delay: float) -> None:
+        """Wait ``delay`` or until kicked, then try again either way."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay)
+        self._wake.set()
+
     async def _replay_forever(self) -> None:
         delay = self.retry_s
         while True:
@@ -227,14 +239,12 @@ class ResilientBook:
             except _UNAVAILABLE as exc:
                 logger.info("journal: %d report(s) still wait for the database (%s)",
                             self.pending(), exc)
-                self._wake.set()
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 30.0)
                 continue
             except Exception:
                 logger.exception("journal: replay failed; trying again")
-                self._wake.set()
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 continue
             delay = self.retry_s
             if emptied:
