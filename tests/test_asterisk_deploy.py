@@ -10,19 +10,14 @@ Live: the same files loaded into a private real Asterisk 22 (`pjsip show aor`,
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from ivr.config import Settings
+from ivr.testing.asterisk import AsteriskFailed, AsteriskMissing, PrivateAsterisk, tools
 from tests.browser_util import in_ci
 from tests.test_asterisk_conf import Section, parse, section
 
@@ -30,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "asterisk_conf"
 DIALPLAN = ROOT / "dialplans" / "extensions.conf"
 GUIDE = ROOT / "docs" / "deploy-asterisk.md"
-ASTDATADIR = Path("/var/lib/asterisk")
 # Asterisk list options: each value an object gets is *added* to those of its templates.
 LIST_OPTIONS = {"aor": {"contact"}, "identify": {"match"}}
 # What a deployer writes for each placeholder of the example. A loopback address and the
@@ -160,12 +154,8 @@ def test_the_guide_says_what_the_provider_file_must_hold() -> None:
 
 
 # --- live: the same files in a private real Asterisk ------------------------------------------
-# MINIMAL PRIVATE ASTERISK, local to this module. When ivr/testing/asterisk.py (the shared
-# harness, branch wt-astharness) is merged, the coordinator replaces `private_asterisk` below
-# with it: it needs our asterisk_conf/ + dialplans/, an extra file (pjsip_provider.conf), free
-# ports, and `cli(command) -> str`.
-
-BOOT_LIMIT_S = 60.0
+# Through the shared harness (ivr/testing/asterisk.py): the files `alerta asterisk config`
+# writes, on free ports, plus the deployment's own pjsip_provider.conf from the example.
 
 
 def require(ok: bool, reason: str) -> None:
@@ -177,99 +167,32 @@ def require(ok: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-def free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class PrivateAsterisk:
-    conf: Path
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def cli(self, command: str) -> str:
-        done = subprocess.run(["asterisk", "-C", str(self.conf), "-rx", command],
-                              capture_output=True, text=True, timeout=30, check=False)
-        assert done.returncode == 0, f"{command}: {done.returncode} {done.stderr}"
-        return done.stdout
-
-
-def write_private_config(folder: Path, extra: dict[str, str]) -> Path:
-    """asterisk.conf whose [directories] point into `folder` (astdatadir and astmoddir stay
-    the system's: stock music and modules), our configuration, free ports."""
-    etc = folder / "etc"
-    for sub in ("etc/alerta", "lib", "spool", "run", "log"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    for path in [*CONF.glob("*.conf"), DIALPLAN]:
-        shutil.copy(path, etc / path.name)
-    pjsip = read(etc / "pjsip.conf").replace("bind=127.0.0.1:5060",
-                                            f"bind=127.0.0.1:{free_port(socket.SOCK_DGRAM)}")
-    (etc / "pjsip.conf").write_text(pjsip, encoding="utf-8")
-    manager = re.sub(r"^port=5038$", f"port={free_port(socket.SOCK_STREAM)}",
-                     read(etc / "manager.conf"), flags=re.M)
-    (etc / "manager.conf").write_text(manager, encoding="utf-8")
-    (etc / "alerta" / "ami_secret.conf").write_text("secret = private-test-secret\n")
-    for name, text in extra.items():
-        (etc / name).write_text(text, encoding="utf-8")
-    asterisk_conf = etc / "asterisk.conf"
-    directories = {
-        "astetcdir": etc, "astmoddir": "/usr/lib/asterisk/modules", "astvarlibdir": folder / "lib",
-        "astdbdir": folder / "lib", "astkeydir": folder / "lib", "astdatadir": ASTDATADIR,
-        "astagidir": folder / "lib", "astspooldir": folder / "spool", "astrundir": folder / "run",
-        "astlogdir": folder / "log", "astsbindir": "/usr/sbin",
-    }
-    asterisk_conf.write_text(
-        "[directories]\n" + "".join(f"{k} => {v}\n" for k, v in directories.items())
-        + "[options]\nnocolor = yes\n", encoding="utf-8")
-    return asterisk_conf
-
-
 @pytest.fixture
-def private_asterisk(tmp_path: Path) -> Iterator[PrivateAsterisk]:
-    binary = shutil.which("asterisk") or ("/usr/sbin/asterisk" if os.access(
-        "/usr/sbin/asterisk", os.X_OK) else None)
-    require(binary is not None, "asterisk is not installed (/work/shared/asterisk/install.sh)")
-    conf = write_private_config(tmp_path, {
-        "pjsip_provider.conf": deployment_example(read(CONF / "pjsip.conf")),
-    })
-    log = tmp_path / "asterisk.out"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(["asterisk", "-C", str(conf), "-f"], stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    box = PrivateAsterisk(conf, process, log)
+def private_asterisk(tmp_path: Path, settings: Settings) -> Iterator[PrivateAsterisk]:
     try:
-        deadline = time.monotonic() + BOOT_LIMIT_S
-        while not (tmp_path / "run" / "asterisk.ctl").exists():
-            code = process.poll()
-            if code == -signal.SIGILL:
-                require(False, "asterisk dies with SIGILL on this CPU: the installed build uses "
-                        "instructions (AVX-512) this processor lacks")
-            assert code is None, f"asterisk exited with {code}: {read(log)[-2000:]}"
-            assert time.monotonic() < deadline, "asterisk did not open its control socket"
-            time.sleep(0.1)
-        box.cli("core waitfullybooted")
-        yield box
-    finally:
-        if process.poll() is None:
-            subprocess.run(["asterisk", "-C", str(conf), "-rx", "core stop now"],
-                           capture_output=True, timeout=30, check=False)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        tools()
+    except AsteriskMissing as exc:
+        require(False, str(exc))
+    provider = deployment_example(read(CONF / "pjsip.conf"))
+    try:
+        pbx = PrivateAsterisk.start(tmp_path / "asterisk", settings,
+                                    extra_files={"pjsip_provider.conf": provider})
+    except AsteriskFailed as exc:
+        # Only a build this CPU cannot run is the machine's problem; anything else is ours.
+        require("SIGILL" not in str(exc), str(exc).splitlines()[0])
+        raise
+    with pbx:
+        yield pbx
 
 
 def test_real_asterisk_builds_the_documented_trunk_and_plays_music(
     private_asterisk: PrivateAsterisk,
 ) -> None:
-    aor = private_asterisk.cli("pjsip show aor provider")
+    aor = private_asterisk.rx("pjsip show aor provider")
     contacts = set(re.findall(r"^\s*Contact:\s+provider/(\S+)", aor, re.M))
     assert contacts == {CONTACT}, aor
-    identify = private_asterisk.cli("pjsip show identify provider")
+    identify = private_asterisk.rx("pjsip show identify provider")
     assert re.search(rf"^\s*Match:\s+{re.escape(PROVIDER)}(/32)?\s*$", identify, re.M), identify
-    classes = private_asterisk.cli("moh show classes")
+    classes = private_asterisk.rx("moh show classes")
     assert re.search(r"^Class: default\s*$", classes, re.M), classes
     assert re.search(r"^\s*Mode: files\s*$", classes, re.M), classes

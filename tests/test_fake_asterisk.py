@@ -149,9 +149,9 @@ async def test_environment_block_is_asterisks_in_asterisks_order(serve: Serve) -
         "agi_rdnis: unknown",
         "agi_context: alerta-in",
         "agi_extension: 1234",
-        "agi_priority: 2",
+        "agi_priority: 5",
         "agi_enhanced: 0.0",
-        "agi_accountcode:",
+        "agi_accountcode: ",
     ]
     assert re.fullmatch(r"agi_threadid: \d+", session.env[21])
     assert len(session.env) == 22

@@ -17,7 +17,13 @@ Asterisk 22 reports a callback in events of the ``call`` and ``user`` classes
 - ``UserEvent: AlertaCallback`` with ``Status: ${DIALSTATUS}``, sent by the
   callback context after ``Dial()``, or ``Status: INVALIDNUMBER`` when it
   refuses the number. It covers the case where Dial could not even create the
-  citizen's channel, in which Asterisk sends no DialBegin/DialEnd at all.
+  citizen's channel, in which Asterisk sends no DialBegin/DialEnd at all; when
+  there was a citizen's channel, its Hangup (which real Asterisk sends after
+  the UserEvent) ends the callback with its cause.
+- The Originate's own ``DialBegin`` / ``DialState`` / ``DialEnd`` for the
+  operator's phone carry only ``Dest*`` fields (``DestUniqueid`` is our
+  ``ChannelId``) and no ``Uniqueid``: they are not the citizen's, and are
+  ignored; ``OriginateResponse`` says what became of the operator's phone.
 - ``Hangup`` of the operator's channel: ends whatever is still open, with its
   ``Cause`` / ``Cause-txt``.
 
@@ -122,6 +128,8 @@ class CallbackTracker:
                     CallbackResult.FAILED, "the dialplan refused the number; nothing was dialled"
                 )
             self.dial_status = self.dial_status or status
+            if self.citizen_channel and not self.citizen_cause:
+                return []  # the citizen's Hangup follows (real Asterisk: after this event)
             return self._dial_over()
         if name == "Hangup":
             if self.dial_status:

@@ -143,12 +143,12 @@ def environment_block(
         "agi_rdnis": "unknown",
         "agi_context": "alerta-in",
         "agi_extension": "1234",
-        "agi_priority": "2",
+        "agi_priority": "5",  # the AGI() line of [alerta-in] (captured: 5)
         "agi_enhanced": "0.0",
         "agi_accountcode": "",
         "agi_threadid": str(threadid),
     }
     for name, value in extra.items():
         env[name if name.startswith("agi_") else f"agi_{name}"] = value
-    # ASTERISK.md shows an empty value with nothing after the colon, not even a space.
-    return [f"{name}: {value}" if value else f"{name}:" for name, value in env.items()] + [""]
+    # Real Asterisk writes "name: value" even when the value is empty ("agi_accountcode: ").
+    return [f"{name}: {value}" for name, value in env.items()] + [""]

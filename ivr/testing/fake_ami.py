@@ -28,8 +28,9 @@ Where the fake knowingly differs from Asterisk, for the tests' sake:
   (``login_failure_delay_s`` restores that).
 - Every Originate is handled as ``Async: true``; the operator's phone is the
   originated channel itself (with a Local channel, the ``;2`` half's events
-  are not sent); no bridge, Newexten or VarSet events (our AMI user cannot
-  read the dialplan class anyway).
+  are not sent); no Newexten or VarSet events (our AMI user cannot read the
+  dialplan class anyway). The answered and congestion sequences are those of
+  real Asterisk 22.10.1 (tests/fixtures/captures/), the others follow them.
 """
 
 from __future__ import annotations
