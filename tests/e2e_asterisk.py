@@ -239,15 +239,18 @@ class SippCall:
         return "\n".join(out)
 
 
-def place(stack: Stack, scenario: str, csv: Path, *, name: str | None = None, calls: int = 1,
+def place(stack: Stack, scenario: str | Path, csv: Path, *, name: str | None = None,
+          calls: int = 1,
           rate: int = 10, line: str | None = None, sets: dict[str, str] | None = None,
           trace: bool = True) -> SippCall:
-    """Start a SIPp UAC scenario (tests/sipp/<scenario>.xml) against the stack; returns at once."""
-    name = name or scenario
+    """Start a SIPp UAC scenario (tests/sipp/<scenario>.xml, or a file) against the stack;
+    returns at once."""
+    path = scenario if isinstance(scenario, Path) else SIPP_DIR / f"{scenario}.xml"
+    name = name or path.stem
     logs = stack.root / "sipp"
     logs.mkdir(exist_ok=True)
     cmd = [str(stack.tool.sipp), f"127.0.0.1:{stack.sip_port}", "-sf",
-           str(SIPP_DIR / f"{scenario}.xml"), "-inf", str(csv),
+           str(path), "-inf", str(csv),
            "-s", line or stack.settings.report_line,
            "-i", "127.0.0.1", "-p", str(free_port()), "-mi", "127.0.0.1",
            "-mp", str(free_media_port()), "-ci", "127.0.0.1", "-aa", "-nostdin",
