@@ -82,6 +82,11 @@ DIALOGUES: dict[str, tuple[int, list[Step]]] = {
         Step(("status_not_found", "status_enter"), "999997#"),
     ]),
 }
+# Hanging up while asked for a report number: nothing to keep, nothing broken.
+HANGUP_IN_STATUS = (8, [
+    Step(("greeting", "language_choice"), "1"),
+    Step(menu_until("9"), "9"),
+])
 STATUS_LINE = (7, [Step(("status_enter",), "1#")])
 
 
@@ -101,6 +106,9 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
 
         started = [place(stack, dialogue(root / "dialogues", name, steps), csv(n), name=name)
                    for name, (n, steps) in DIALOGUES.items()]
+        n, steps = HANGUP_IN_STATUS  # the caller leaves 1.5 s into "type the report number"
+        started.append(place(stack, dialogue(root / "dialogues", "hangup_status", steps,
+                                             listen_s=1.5), csv(n), name="hangup_status"))
         calls = finish(started)
         n, steps = STATUS_LINE  # report 1 exists by now
         status = place(stack, dialogue(root / "dialogues", "status_line", steps), csv(n),
@@ -159,6 +167,13 @@ def test_a_report_number_that_does_not_exist_is_refused_three_times(batch: Batch
     call = ok(batch, "status_not_found")
     assert call.received_bye(), "after three misses the IVR says goodbye and hangs up"
     assert [r for r in batch.stack.reports() if r["caller"] == caller(6)] == []
+
+
+def test_a_hangup_while_asked_for_a_report_number_leaves_nothing_behind(
+        batch: Batch) -> None:
+    call = ok(batch, "hangup_status")
+    assert not call.received_bye(), "the caller left first"
+    assert [r for r in batch.stack.reports() if r["caller"] == caller(8)] == []
 
 
 def test_the_status_line_tells_the_state_of_report_1(batch: Batch) -> None:

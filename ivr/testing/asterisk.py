@@ -29,6 +29,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import weakref
 from collections.abc import Mapping
@@ -336,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         "`alerta serve` with the AMI port and secret printed here).")
     parser.add_argument("--config", type=Path, help="the controller's TOML settings")
     parser.add_argument("--dir", type=Path, help="folder for its files (default: temporary)")
+    parser.add_argument("--check", action="store_true",
+                        help="start it, print its version and SIPp's, stop it (a smoke test)")
     args = parser.parse_args(argv)
     settings = load(args.config)
     settings = dataclasses.replace(settings, prompts=settings.prompts.resolve())
@@ -343,8 +346,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pbx = PrivateAsterisk.start(root, settings)
     except (AsteriskMissing, AsteriskFailed) as exc:
-        print(f"alerta: {exc}")
+        print(f"alerta: {exc}", file=sys.stderr)
+        if not args.dir:
+            shutil.rmtree(root, ignore_errors=True)
         return 1
+    if args.check:
+        with pbx:
+            version = pbx.rx("core show version").strip()
+        print(f"alerta: {version} boots here; SIPp {sipp_version(pbx.tool.sipp)} at "
+              f"{pbx.tool.sipp}")
+        if not args.dir:
+            shutil.rmtree(root, ignore_errors=True)
+        return 0
     with pbx:
         print(f"Asterisk is up: {pbx.settings.sip_bind} (scripts/sipp-call --target "
               f"{pbx.settings.sip_bind}), AMI port {pbx.settings.ami_port}, FastAGI "
