@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,6 +65,12 @@ class Phones:
         self.trunk_port = free_port()
 
 
+def udp_bound(port: int) -> bool:
+    """Is some socket bound to this UDP port? (Read, not probed: a probe could take it.)"""
+    table = Path("/proc/net/udp").read_text()
+    return re.search(rf"^\s*\d+: [0-9A-F]{{8}}:{port:04X} ", table, re.M) is not None
+
+
 def answer(stack: Stack, port: int, name: str) -> SippCall:
     """A SIPp UAS on ``port`` that takes one call (tests/sipp/answering_phone.xml)."""
     logs = stack.root / "sipp"
@@ -76,8 +83,13 @@ def answer(stack: Stack, port: int, name: str) -> SippCall:
     with open(logs / f"{name}.stdout.log", "wb") as out:
         process = subprocess.Popen(cmd, cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-    time.sleep(0.3)  # let it bind before Asterisk calls
-    return SippCall(name, process, logs)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until SIPp holds its port, so Asterisk reaches it
+        assert process.poll() is None, f"the {name} phone exited early"
+        if udp_bound(port):
+            return SippCall(name, process, logs)
+        time.sleep(0.05)
+    raise AssertionError(f"the {name} phone never bound 127.0.0.1:{port}")
 
 
 @pytest.fixture(scope="module")
