@@ -323,6 +323,10 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
             process.wait(5)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m ivr.testing.asterisk``: a private Asterisk for a tester, until Ctrl-C."""
     import argparse
@@ -365,6 +369,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"for the controller: ALERTA_AMI_PORT={pbx.settings.ami_port} "
               f"ALERTA_AMI_SECRET={pbx.settings.ami_secret}")
         print(f"CLI: asterisk -C {pbx.conf} -r    (Ctrl-C here stops it)")
+        # Ctrl-C or SIGTERM ends the wait and the with block stops Asterisk (a shell's
+        # background job starts with SIGINT ignored: put the default back).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
         with contextlib.suppress(KeyboardInterrupt):
             pbx.process.wait()
     return 0
