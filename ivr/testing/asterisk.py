@@ -29,6 +29,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import weakref
 from collections.abc import Mapping
@@ -85,7 +86,9 @@ def tools() -> Tools:
     module_dirs = (prefix / "lib" / "asterisk" / "modules", *MODULE_DIRS)
     modules = next((d for d in module_dirs if (d / "chan_pjsip.so").is_file()), None)
     data_dirs = (prefix / "var" / "lib" / "asterisk", *DATA_DIRS)
-    data = next((d for d in data_dirs if (d / "sounds").is_dir()), DATA_DIRS[0])
+    # where the stock sounds and the music on hold (musiconhold.conf: astdatadir/moh) are
+    data = next((d for d in data_dirs if (d / "moh").is_dir() and any((d / "moh").iterdir())),
+                next((d for d in data_dirs if (d / "sounds").is_dir()), DATA_DIRS[0]))
     missing = [name for name, found in (("asterisk", asterisk), ("sipp", sipp),
                                         ("chan_pjsip.so", modules)) if not found]
     if missing:
@@ -185,7 +188,7 @@ class PrivateAsterisk:
         """
         tool = tools()
         root = root.resolve()
-        for sub in ("etc", "lib", "agi-bin", "spool", "run", "log"):
+        for sub in ("etc", "lib", "lib/keys", "agi-bin", "spool", "run", "log"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         sip_port = free_port()
         settings = dataclasses.replace(
@@ -318,3 +321,62 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(5)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ivr.testing.asterisk``: a private Asterisk for a tester, until Ctrl-C."""
+    import argparse
+    import tempfile
+
+    from ivr.config import load
+
+    parser = argparse.ArgumentParser(
+        prog="python -m ivr.testing.asterisk",
+        description="Start a private Asterisk with this project's configuration on free ports "
+        "(the controller's settings give the FastAGI port and the prompts folder; run "
+        "`alerta serve` with the AMI port and secret printed here).")
+    parser.add_argument("--config", type=Path, help="the controller's TOML settings")
+    parser.add_argument("--dir", type=Path, help="folder for its files (default: temporary)")
+    parser.add_argument("--check", action="store_true",
+                        help="start it, print its version and SIPp's, stop it (a smoke test)")
+    args = parser.parse_args(argv)
+    settings = load(args.config)
+    settings = dataclasses.replace(settings, prompts=settings.prompts.resolve())
+    root = args.dir or Path(tempfile.mkdtemp(prefix="alerta-asterisk-"))
+    try:
+        pbx = PrivateAsterisk.start(root, settings)
+    except (AsteriskMissing, AsteriskFailed) as exc:
+        print(f"alerta: {exc}", file=sys.stderr)
+        if not args.dir:
+            shutil.rmtree(root, ignore_errors=True)
+        return 1
+    if args.check:
+        with pbx:
+            version = pbx.rx("core show version").strip()
+        print(f"alerta: {version} boots here; SIPp {sipp_version(pbx.tool.sipp)} at "
+              f"{pbx.tool.sipp}")
+        if not args.dir:
+            shutil.rmtree(root, ignore_errors=True)
+        return 0
+    with pbx:
+        print(f"Asterisk is up: {pbx.settings.sip_bind} (scripts/sipp-call --target "
+              f"{pbx.settings.sip_bind}), AMI port {pbx.settings.ami_port}, FastAGI "
+              f"expected on {settings.agi_port}; log {pbx.log_path}")
+        print(f"for the controller: ALERTA_AMI_PORT={pbx.settings.ami_port} "
+              f"ALERTA_AMI_SECRET={pbx.settings.ami_secret}")
+        print(f"CLI: asterisk -C {pbx.conf} -r    (Ctrl-C here stops it)")
+        # Ctrl-C or SIGTERM ends the wait and the with block stops Asterisk (a shell's
+        # background job starts with SIGINT ignored: put the default back).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
+        with contextlib.suppress(KeyboardInterrupt):
+            pbx.process.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
