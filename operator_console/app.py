@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ivr.config import Settings
 from ivr.domain.roles import Role
@@ -18,7 +19,7 @@ from ivr.store.db import Database, StoreError
 from ivr.store.queries import ConsoleQueries
 from ivr.store.sessions import Sessions
 from ivr.store.users import Users
-from operator_console import security
+from operator_console import security, security_http
 from operator_console.feed import EventFeed
 from operator_console.render import page
 from operator_console.routes import setup_routes
@@ -54,6 +55,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status < 400 or exc.status == 413:
             raise
         return _message(request, exc.status, exc.text or exc.reason)
+    except HttpProcessingError as exc:  # a body that does not parse (chunks, encoding)
+        logger.warning("console: malformed request body on %s %s: %s", request.method,
+                       request.path, security_http.short_reason(exc))
+        return _message(request, 400, "malformed request")
     except (CaseError, ValueError) as exc:
         return _message(request, 400, str(exc))
     except (NotFound, LookupError):
@@ -110,10 +115,11 @@ def create_app(settings: Settings, *, db: Database | None = None) -> web.Applica
     """The console. Opens its own store unless one is given (to share with the controller)."""
     app = web.Application(
         middlewares=[
-            timing_middleware, errors_middleware, security.headers_middleware, auth_middleware,
+            timing_middleware, errors_middleware, auth_middleware,
         ],
         client_max_size=256 * 1024,
     )
+    app.on_response_prepare.append(security_http.on_prepare)
     ref = ConsoleRef()
     app[CONSOLE] = ref
     setup_routes(app, STATIC)

@@ -9,12 +9,13 @@ from aiohttp import web
 from ivr.config import Settings
 from ivr.store.db import Database
 from operator_console.app import create_app
+from operator_console.security_http import ConsoleRunner
 
 logger = logging.getLogger(__name__)
 
 
 async def start_console(settings: Settings, *, db: Database | None = None) -> web.AppRunner:
-    runner = web.AppRunner(create_app(settings, db=db), handle_signals=False,
+    runner = ConsoleRunner(create_app(settings, db=db), handle_signals=False,
                            access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.console_host, settings.console_port, backlog=256)
