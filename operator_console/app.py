@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from ivr.config import Settings
 from ivr.domain.roles import Role
@@ -55,10 +56,14 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status < 400 or exc.status == 413:
             raise
         return _message(request, exc.status, exc.text or exc.reason)
-    except HttpProcessingError as exc:  # a body that does not parse (chunks, encoding)
+    except (HttpProcessingError, RequestPayloadError) as exc:  # a body that does not parse
         logger.warning("console: malformed request body on %s %s: %s", request.method,
                        request.path, security_http.short_reason(exc))
         return _message(request, 400, "malformed request")
+    except OverflowError as exc:  # a date or number from the request beyond what Python holds
+        logger.warning("console: value out of range on %s %s: %s", request.method,
+                       request.path, security_http.short_reason(exc))
+        return _message(request, 400, "a date or number in the request is out of range")
     except (CaseError, ValueError) as exc:
         return _message(request, 400, str(exc))
     except (NotFound, LookupError):

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 
 logger = logging.getLogger(__name__)
@@ -49,15 +49,26 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
 
 
 def short_reason(exc: BaseException | None) -> str:
-    """A parse error as one printable line: the client's bytes are escaped and cut."""
-    text = exc.message if isinstance(exc, HttpProcessingError) else type(exc).__name__
-    text = str(text).splitlines()[0] if str(text) else type(exc).__name__
+    """An error as one printable line: the client's bytes are escaped and cut."""
+    if isinstance(exc, RequestPayloadError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # what was wrong with the body, not that it was the body
+    text = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+    text = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     text = text.encode("ascii", "backslashreplace").decode("ascii")
-    printable = "".join(c if c.isprintable() else "?" for c in text)
+    printable = "".join(c if c.isprintable() else "?" for c in text).rstrip(": ")
     return printable[:MAX_LOGGED_REASON]
 
 
 class _ConsoleRequestHandler(RequestHandler):
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        exc = kw.get("exc_info")
+        if isinstance(exc, (HttpProcessingError, RequestPayloadError)):
+            # The unread rest of a body that lied about its encoding, drained after the
+            # answer: the handler that met it has logged its line already.
+            logger.debug("console: rest of a malformed body dropped: %s", short_reason(exc))
+            return
+        super().log_exception(*args, **kw)
+
     def handle_error(
         self,
         request: BaseRequest,
