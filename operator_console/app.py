@@ -15,7 +15,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from ivr.config import Settings
 from ivr.domain.roles import Role
-from ivr.store.casework import CaseError, Casework, NotFound
+from ivr.store.casework import CaseError, Casework
 from ivr.store.db import Database, StoreError
 from ivr.store.queries import ConsoleQueries
 from ivr.store.sessions import Sessions
@@ -59,14 +59,19 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except (HttpProcessingError, RequestPayloadError) as exc:  # a body that does not parse
         logger.warning("console: malformed request body on %s %s: %s", request.method,
                        request.path, security_http.short_reason(exc))
-        return _message(request, 400, "malformed request")
+        refusal = _message(request, 400, "malformed request")
+        refusal.force_close()  # the rest of that body cannot be trusted to frame a next one
+        return refusal
     except OverflowError as exc:  # a date or number from the request beyond what Python holds
         logger.warning("console: value out of range on %s %s: %s", request.method,
                        request.path, security_http.short_reason(exc))
         return _message(request, 400, "a date or number in the request is out of range")
     except (CaseError, ValueError) as exc:
         return _message(request, 400, str(exc))
-    except (NotFound, LookupError):
+    except LookupError as exc:  # NotFound and the store's own LookupErrors
+        if type(exc) is LookupError and str(exc).startswith("unknown encoding"):
+            # codecs' answer to a form sent in a charset it does not know: bad input
+            return _message(request, 400, "unknown charset")
         return _message(request, 404, "not found")
     except StoreError as exc:
         logger.error("console: store unavailable: %s", exc)

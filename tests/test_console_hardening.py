@@ -252,3 +252,17 @@ async def test_dates_beyond_the_calendar_are_a_400_not_a_500(
             assert response.status == 400, (url, response.status)
             assert "out of range" in await response.text()
         assert not [r for r in caplog.records if r.exc_info], "bad input logged a traceback"
+
+
+async def test_a_form_in_an_unknown_charset_is_a_400(settings: Settings) -> None:
+    async with console_site(settings) as site, site.browser() as b:
+        for content_type, body in [
+            ("application/x-www-form-urlencoded; charset=no-such-charset", b"name=ana"),
+            ("multipart/form-data; boundary=zz",
+             b"--zz\r\nContent-Type: text/plain; charset=no-such-charset\r\n"
+             b'Content-Disposition: form-data; name="name"\r\n\r\nana\r\n--zz--\r\n'),
+        ]:
+            response = await b.client.post("/login", data=body, allow_redirects=False,
+                                           headers={"Content-Type": content_type})
+            assert response.status == 400, (content_type, response.status)
+            assert "unknown charset" in await response.text()
