@@ -78,6 +78,7 @@ async def test_a_burst_of_wrong_logins_locks_the_account_after_the_limit(
         failed = await site.console.db.fetchall(
             "SELECT data FROM events WHERE kind = 'user.login_failed'")
         assert len(failed) == 5
+        site.console.login_failures.clear()  # the per-address slow-down is not under test
         right = await post_login(client, site.origin, token, "ana", PASSWORD)
         assert right.status == 401
         assert without_token(await right.text()) == answers[0][1]
@@ -132,8 +133,8 @@ async def test_concurrent_logins_from_one_address_each_count_against_it(
             ClientSession(base_url=site.origin, cookie_jar=DummyCookieJar()) as client:
         token = await login_token(site)
         await asyncio.gather(*(post_login(client, site.origin, token, "nadie", "wrong password")
-                               for _ in range(8)))
-        assert len(site.console.login_failures["127.0.0.1"]) == 8
+                               for _ in range(4)))
+        assert len(site.console.login_failures["127.0.0.1"]) == 4
 
 
 @pytest.fixture
