@@ -11,18 +11,20 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from ivr.config import Settings
 from ivr.domain.roles import Role
 from ivr.health import WorkerStatus
 from ivr.metrics import Metrics, process_metrics
-from ivr.store.casework import CaseError, Casework, NotFound
+from ivr.store.casework import CaseError, Casework
 from ivr.store.db import Database, StoreError
 from ivr.store.journal import pending_reports
 from ivr.store.queries import ConsoleQueries
 from ivr.store.sessions import Sessions
 from ivr.store.users import Users
-from operator_console import security
+from operator_console import security, security_http
 from operator_console.feed import EventFeed
 from operator_console.render import JOURNAL_PENDING, page
 from operator_console.routes import setup_routes
@@ -59,9 +61,22 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status < 400 or exc.status == 413:
             raise
         return _message(request, exc.status, exc.text or exc.reason)
+    except (HttpProcessingError, RequestPayloadError) as exc:  # a body that does not parse
+        logger.warning("console: malformed request body on %s %s: %s", request.method,
+                       request.path, security_http.short_reason(exc))
+        refusal = _message(request, 400, "malformed request")
+        refusal.force_close()  # the rest of that body cannot be trusted to frame a next one
+        return refusal
+    except OverflowError as exc:  # a date or number from the request beyond what Python holds
+        logger.warning("console: value out of range on %s %s: %s", request.method,
+                       request.path, security_http.short_reason(exc))
+        return _message(request, 400, "a date or number in the request is out of range")
     except (CaseError, ValueError) as exc:
         return _message(request, 400, str(exc))
-    except (NotFound, LookupError):
+    except LookupError as exc:  # NotFound and the store's own LookupErrors
+        if type(exc) is LookupError and str(exc).startswith("unknown encoding"):
+            # codecs' answer to a form sent in a charset it does not know: bad input
+            return _message(request, 400, "unknown charset")
         return _message(request, 404, "not found")
     except StoreError as exc:
         logger.error("console: store unavailable: %s", exc)
@@ -126,10 +141,11 @@ def create_app(
     """
     app = web.Application(
         middlewares=[
-            timing_middleware, errors_middleware, security.headers_middleware, auth_middleware,
+            timing_middleware, errors_middleware, auth_middleware,
         ],
         client_max_size=256 * 1024,
     )
+    app.on_response_prepare.append(security_http.on_prepare)
     ref = ConsoleRef()
     app[CONSOLE] = ref
     # Reports waiting in the controller's journal: asked of it in the same process,

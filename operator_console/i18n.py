@@ -10,11 +10,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "logout": ("Salir", "Log out"),
     "user": ("Usuario", "User"),
     "password": ("Contraseña", "Password"),
-    "login_bad": ("Usuario o contraseña incorrectos.", "Wrong user name or password."),
-    "login_locked": (
-        "Cuenta bloqueada por intentos fallidos. Intente más tarde o pida ayuda"
-        " a un administrador.",
-        "Account locked after failed attempts. Try later or ask an administrator.",
+    # One message for every refused login: it must not tell a locked account from an
+    # unknown name, so it names both.
+    "login_bad": (
+        "Usuario o contraseña incorrectos, o cuenta bloqueada por un tiempo tras varios"
+        " intentos fallidos.",
+        "Wrong user name or password, or the account is locked for a while after failed"
+        " attempts.",
     ),
     "queue": ("Cola", "Queue"),
     "search": ("Buscar", "Search"),

@@ -11,6 +11,7 @@ from ivr.config import Settings
 from ivr.health import WorkerStatus
 from ivr.store.db import Database
 from operator_console.app import create_app
+from operator_console.security_http import ConsoleRunner
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ async def start_console(settings: Settings, *, db: Database | None = None,
                         clip_jobs: WorkerStatus | None = None,
                         journal_pending: Callable[[], int] | None = None) -> web.AppRunner:
     app = create_app(settings, db=db, clip_jobs=clip_jobs, journal_pending=journal_pending)
-    runner = web.AppRunner(app, handle_signals=False,
+    runner = ConsoleRunner(app, handle_signals=False,
                            access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.console_host, settings.console_port, backlog=256)

@@ -1,4 +1,6 @@
-"""Who is asking, and may they: sessions, roles on every route, CSRF, headers.
+"""Who is asking, and may they: sessions, roles on every route, CSRF.
+
+The headers every answer carries are in ``security_http``.
 
 Deny by default: a handler must say who may call it (``requires(role)`` or
 ``public``); one that says nothing is refused, so a forgotten decorator
@@ -89,24 +91,6 @@ def tokens_match(given: str, expected: str) -> bool:
 
 def new_login_csrf() -> str:
     return secrets.token_urlsafe(24)
-
-
-@web.middleware
-async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    h = response.headers
-    h.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self';"
-        " script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self';"
-        " base-uri 'none'; object-src 'none'",
-    )
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("Referrer-Policy", "same-origin")
-    h.setdefault("X-Frame-Options", "DENY")
-    if not request.path.startswith("/static/"):
-        h.setdefault("Cache-Control", "no-store")
-    return response
 
 
 _ID = re.compile(r"[0-9]{1,12}")

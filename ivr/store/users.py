@@ -49,7 +49,10 @@ class User:
 @dataclass(frozen=True, slots=True)
 class LoginResult:
     user: User | None
-    reason: str = ""  # why it was refused: "bad" | "locked" | "inactive"
+    # Why it was refused, for the logs only (the console answers every refusal alike):
+    # "bad" password, "locked" by this failure, "refused" (unknown or locked name),
+    # "inactive" (right password, disabled account).
+    reason: str = ""
     failures: int = 0
 
 
@@ -181,24 +184,30 @@ class Users:
     async def authenticate(
         self, name: str, password: str, *, max_failures: int, lockout_s: int
     ) -> LoginResult:
-        """Check a password; count failures and lock the account after too many."""
-        row = await self.db.fetchone("SELECT * FROM users WHERE name = ?", (name[:80],))
-        hashed = row["password_hash"] if row else _DUMMY_HASH
+        """Check a password; at most ``max_failures`` real checks per account per lockout.
+
+        Each attempt first reserves a try in the database: the UPDATE itself raises the
+        counter, and the reservation that reaches the limit locks the account. Only then
+        does the slow (threaded) argon2 verify run, so however many requests arrive at
+        once, no more than ``max_failures`` of them ever check the real hash. A locked or
+        unknown name is verified against a dummy hash instead: same work, same answer.
+        A right password ends the count and the lock.
+        """
+        moment = self.clock()
+        now = iso(moment)
+        locked_until = iso(moment + timedelta(seconds=lockout_s))
+        row = await self._reserve(name[:80], now, locked_until, max(1, max_failures))
+        hashed = row["password_hash"] if row is not None else _DUMMY_HASH
         ok: bool
         try:
             ok = await asyncio.to_thread(_hasher.verify, hashed, password[:MAX_PASSWORD])
         except (VerificationError, InvalidHashError):
             ok = False
         if row is None:
-            return LoginResult(None, "bad")
-        moment = self.clock()
-        now = iso(moment)
-        locked_until = row["locked_until"]
-        if locked_until and locked_until > now:
-            return LoginResult(None, "locked", int(row["failed_logins"]))
-        user_id = row["id"]
-        if ok and row["active"]:
-            rehash = _hasher.check_needs_rehash(hashed)
+            return LoginResult(None, "refused")
+        user_id, user_name, failures = row["id"], row["name"], int(row["failed_logins"])
+        if ok:
+            rehash = bool(row["active"]) and _hasher.check_needs_rehash(hashed)
             new_hash = await asyncio.to_thread(_hasher.hash, password) if rehash else None
 
             async def good(conn: aiosqlite.Connection) -> None:
@@ -207,22 +216,42 @@ class Users:
                     " password_hash = coalesce(?, password_hash) WHERE id = ?",
                     (new_hash, user_id),
                 )
-                await events.append(conn, None, "user.login", now, actor=f"user:{row['name']}")
+                if row["active"]:
+                    await events.append(conn, None, "user.login", now, actor=f"user:{user_name}")
 
             await self.db.write(good)
-            return LoginResult(_user(row))
-        if ok:
-            return LoginResult(None, "inactive")
-        failures = int(row["failed_logins"]) + 1
-        lock = iso(moment + timedelta(seconds=lockout_s)) if failures >= max_failures else None
+            return LoginResult(_user(row)) if row["active"] else LoginResult(None, "inactive")
+        locked = row["locked_until"] is not None
 
         async def bad(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
-                "UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
-                (0 if lock else failures, lock, user_id),
-            )
             await events.append(conn, None, "user.login_failed", now, actor="system",
-                                data={"name": row["name"], "locked": bool(lock)})
+                                data={"name": user_name, "locked": locked})
 
         await self.db.write(bad)
-        return LoginResult(None, "locked" if lock else "bad", failures)
+        return LoginResult(None, "locked" if locked else "bad", failures)
+
+    async def _reserve(
+        self, name: str, now: str, locked_until: str, max_failures: int
+    ) -> sqlite3.Row | None:
+        """Count one attempt before it is checked; None when the name is unknown or locked.
+
+        The count lives in the UPDATE (never read, then written back), so concurrent
+        attempts each see their own number. A lock that has run out starts a fresh count.
+        """
+
+        async def op(conn: aiosqlite.Connection) -> sqlite3.Row | None:
+            cur = await conn.execute(
+                "UPDATE users SET"
+                " failed_logins = CASE WHEN locked_until IS NULL THEN failed_logins + 1"
+                " ELSE 1 END,"
+                " locked_until = CASE WHEN (CASE WHEN locked_until IS NULL"
+                " THEN failed_logins + 1 ELSE 1 END) >= ? THEN ? END"
+                " WHERE name = ? AND (locked_until IS NULL OR locked_until <= ?)"
+                " RETURNING *",
+                (max_failures, locked_until, name, now),
+            )
+            row: sqlite3.Row | None = await cur.fetchone()
+            await cur.close()
+            return row
+
+        return await self.db.write(op)

@@ -33,6 +33,12 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
                         secure=console_of(request).settings.cookie_secure, path="/")
 
 
+def _forget_quiet_addresses(failures: dict[str, list[float]], now: float) -> None:
+    if len(failures) > MAX_ADDRESSES:
+        for stale in [a for a, times in failures.items() if now - times[-1] >= WINDOW_S]:
+            del failures[stale]
+
+
 @public
 async def login_form(request: web.Request) -> web.Response:
     token = security.new_login_csrf()
@@ -58,23 +64,24 @@ async def login(request: web.Request) -> web.StreamResponse:
     address = request.remote or "?"
     now = time.monotonic()
     recent = [t for t in console.login_failures.get(address, []) if now - t < WINDOW_S]
-    if recent:  # each failure from this address makes the next try slower
-        await asyncio.sleep(min(MAX_DELAY_S, 0.25 * 2 ** (len(recent) - 1)))
+    delay = min(MAX_DELAY_S, 0.25 * 2 ** (len(recent) - 1)) if recent else 0.0
+    # The attempt counts against its address before it is checked, so requests sent
+    # all at once queue up behind each other's delays instead of all going first.
+    recent.append(now)
+    console.login_failures[address] = recent[-50:]
+    _forget_quiet_addresses(console.login_failures, now)
+    if delay:
+        await asyncio.sleep(delay)
     result = await console.users.authenticate(
         name, password, max_failures=settings.login_max_failures,
         lockout_s=settings.login_lockout_s,
     )
     if result.user is None:
-        recent.append(now)
-        console.login_failures[address] = recent[-50:]
-        if len(console.login_failures) > MAX_ADDRESSES:  # forget addresses gone quiet
-            for stale in [a for a, times in console.login_failures.items()
-                          if now - times[-1] >= WINDOW_S]:
-                del console.login_failures[stale]
+        # Unknown name, wrong password, locked or disabled account: one answer for all,
+        # so the answer never tells which names exist.
         token = security.new_login_csrf()
-        key = "login_locked" if result.reason == "locked" else "login_bad"
-        response = page(request, "login.html", status=401 if key == "login_bad" else 423,
-                        login_csrf=token, error=key, next=target)
+        response = page(request, "login.html", status=401, login_csrf=token,
+                        error="login_bad", next=target)
         _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, 3600)
         return response
     console.login_failures.pop(address, None)
