@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ivr.clips.disk import DiskGuard
-from ivr.clips.reconcile import reconcile
+from ivr.clips.reconcile import Reconciler
 from ivr.clips.service import ClipService, jobs_config
 from ivr.clips.vault import ClipVault
 from ivr.config import Settings
@@ -16,6 +16,7 @@ from ivr.flows.deps import Deps, FlowConfig
 from ivr.store.db import Database
 from ivr.store.directory import CallerDirectory
 from ivr.store.reports import Reports, utc_now
+from ivr.store.startup import close_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Services:
     vault: ClipVault
     deps: Deps
     clip_jobs: ClipService | None = None  # transcription and audio jobs, when started
+    reconciler: Reconciler | None = None  # start-up clip work, and its retry on a full disk
 
 
 @asynccontextmanager
@@ -55,17 +57,24 @@ async def services(
 ) -> AsyncIterator[Services]:
     """Open the store and the clip vault; reconcile leftovers; close on exit.
 
+    ``reconcile_clips`` is the controller's start-up: calls a crash cut short are
+    closed as interrupted, clips left behind are attached, and nothing about a
+    clip (a full disk included) stops the start-up.
+
     ``clip_jobs`` starts the worker processes for transcription, audio derivatives
     and the daily purge (the controller wants them; a one-shot command does not).
     """
     vault = ClipVault(settings.voiceclips, settings.incoming_dir)
-    vault.prepare()
+    refused = vault.prepare()  # a full disk: logged, alerted and retried by the reconciler
     db = await Database(settings.database).open()
+    reconciler = None
     try:
         reports = Reports(db, deadlines=settings.callback_deadlines())
         directory = CallerDirectory(db)
         if reconcile_clips:
-            await reconcile(vault, db, reports)
+            reconciler = Reconciler(vault, db, reports, retry_s=settings.clip_retry_s)
+            await reconciler.start(refused)
+            await close_interrupted(db, utc_now())
         deps = Deps(
             config=flow_config(settings),
             book=reports,
@@ -76,9 +85,11 @@ async def services(
         )
         jobs = await ClipService(jobs_config(settings), db).start() if clip_jobs else None
         try:
-            yield Services(settings, db, reports, directory, vault, deps, jobs)
+            yield Services(settings, db, reports, directory, vault, deps, jobs, reconciler)
         finally:
             if jobs is not None:
                 await jobs.stop()
     finally:
+        if reconciler is not None:
+            await reconciler.stop()
         await db.close()
