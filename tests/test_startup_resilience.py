@@ -14,7 +14,10 @@ import errno
 import hashlib
 import json
 import os
+import signal
+import socket
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +28,15 @@ import pytest
 from ivr.app import Services, services
 from ivr.clips.disk import DiskGuard
 from ivr.clips.reconcile import ALERT_KIND
-from ivr.config import Settings
+from ivr.config import Settings, load
 from ivr.flows.deps import NewReport
-from ivr.testing import make_tone_wav
+from ivr.store import clip_views as views
+from ivr.store.db import Database
+from ivr.store.reports import Reports
+from ivr.testing import CallScript, make_tone_wav, place_call
 from tests.browser_util import in_ci
+from tests.conftest import ROOT
+from tests.e2e import report_number
 
 WAIT_S = 60.0  # a bound so a broken retry fails the test instead of hanging it
 RETRY_S = 0.05
@@ -176,3 +184,147 @@ async def test_a_clip_disk_with_no_inode_left_starts_without_its_folders_and_mak
                 await svc.reconciler.done.wait()
             assert svc.vault.incoming.is_dir() and svc.vault.quarantine.is_dir()
 
+
+
+# --- a controller killed mid-call ---------------------------------------------------------
+
+STRAIGHT = ["1", "2", "1", "#", "1"]  # Spanish, robbery, confirm number, skip zone, keep
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class HoldRecording:
+    """A loopback relay between the fake Asterisk and the controller.
+
+    Lines pass both ways unchanged, except the answer to RECORD FILE: the fake
+    has written the recording by then, and the relay keeps its answer back, so
+    the controller is left waiting mid-recording, exactly where a crash hurts.
+    """
+
+    def __init__(self, controller_port: int) -> None:
+        self.controller_port = controller_port
+        self.holding = asyncio.Event()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
+
+    async def _relay(self, fake_r: asyncio.StreamReader, fake_w: asyncio.StreamWriter) -> None:
+        ctl_r, ctl_w = await asyncio.open_connection("127.0.0.1", self.controller_port)
+        recording = asyncio.Event()
+
+        async def to_fake() -> None:
+            while line := await ctl_r.readline():
+                if line.upper().startswith(b"RECORD FILE"):
+                    recording.set()
+                fake_w.write(line)
+                await fake_w.drain()
+
+        async def to_controller() -> None:
+            while line := await fake_r.readline():
+                if recording.is_set():
+                    self.holding.set()  # the file is written; the answer never arrives
+                    continue
+                ctl_w.write(line)
+                await ctl_w.drain()
+
+        tasks = [asyncio.create_task(to_fake()), asyncio.create_task(to_controller())]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for writer in (fake_w, ctl_w):
+            writer.close()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def alerta_serve(config: Path, log: list[str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``alerta serve`` as its own process, once it listens; killed if the test did not."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr.cli", "--config", str(config), "serve",
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while "FastAGI listening" not in (log[-1] if log else ""):
+                line = await proc.stderr.readline()
+                assert line, f"alerta serve exited at start-up:\n{''.join(log)}"
+                log.append(line.decode())
+        drain = asyncio.create_task(_keep_reading(proc.stderr, log))
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+    await drain
+
+
+async def _keep_reading(stream: asyncio.StreamReader, log: list[str]) -> None:
+    while line := await stream.readline():
+        log.append(line.decode())
+
+
+async def test_a_call_cut_by_a_crash_is_closed_as_interrupted_at_restart_and_its_clip_queued(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "alerta.toml"
+    config.write_text(
+        f'database = "{tmp_path / "alerta.sqlite3"}"\nvoiceclips = "{tmp_path / "voiceclips"}"\n'
+        f'prompts = "{ROOT / "prompts"}"\nagi_port = {free_port()}\n'
+        f"console_port = {free_port()}\nmin_free_mb = 0\nmenu_timeout_s = 5.0\n"
+    )
+    settings = load(config, env={})
+    voice = make_tone_wav(tmp_path / "voice.wav", 2.0)
+    first_log: list[str] = []
+    async with alerta_serve(config, first_log) as first:
+        relay = HoldRecording(settings.agi_port)
+        port = await relay.start()
+        call = asyncio.create_task(place_call(
+            "127.0.0.1", port, CallScript(keys=STRAIGHT, voice=voice, timeout_s=WAIT_S)
+        ))
+        async with asyncio.timeout(WAIT_S):
+            await relay.holding.wait()
+        first.send_signal(signal.SIGKILL)
+        assert await first.wait() == -signal.SIGKILL
+        result = await call
+        await relay.close()
+    number = report_number(result)
+    assert number is not None and result.recordings  # the caller heard a number, then spoke
+    (left,) = result.recordings
+    assert left.parent == settings.incoming_dir.resolve() and left.is_file()
+
+    log: list[str] = []
+    async with alerta_serve(config, log):
+        pass  # listening: the start-up is over (the context kills it on the way out)
+    assert any("closed as interrupted" in line and str(number) in line for line in log)
+
+    async with Database(settings.database) as db:
+        reports = Reports(db)
+        (row,) = [r for r in await reports.listing() if r["number"] == number]
+        assert row["call_outcome"] == "interrupted" and row["clip_partial"] is True
+        history = await reports.history(number)
+        kinds = [e["kind"] for e in history]
+        (ended,) = [e for e in history if e["kind"] == "call.ended"]
+        assert ended["actor"] == "system"
+        assert json.loads(ended["data"])["outcome"] == "interrupted"
+        # The clip the crash left in incoming is attached, and its jobs are queued at
+        # once by the close (not an hour later by the sweep).
+        assert kinds.index("report.clip_attached") < kinds.index("call.ended")
+        assert kinds.index("call.ended") < kinds.index("clip.queued")
+        jobs = await views.jobs_of(db, number)
+        assert sorted(j["kind"] for j in jobs) == ["audio", "transcribe"]
+        assert all(j["created_at"] == ended["at"] for j in jobs)
+    assert not left.exists()
