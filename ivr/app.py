@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -9,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ivr.clips.disk import DiskGuard
-from ivr.clips.reconcile import reconcile
+from ivr.clips.reconcile import Reconciler
 from ivr.clips.service import ClipService, jobs_config
 from ivr.clips.vault import ClipVault
 from ivr.config import Settings
@@ -21,6 +22,7 @@ from ivr.store.journal import Journal
 from ivr.store.numbers import NumberBlocks
 from ivr.store.reports import Reports, utc_now
 from ivr.store.resilient import ResilientBook
+from ivr.store.startup import close_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class Services:
     deps: Deps
     clip_jobs: ClipService | None = None  # transcription and audio jobs, when started
     book: ResilientBook | None = None  # the report book calls write to (store or journal)
+    reconciler: Reconciler | None = None  # start-up clip work, and its retry on a full disk
 
 
 @asynccontextmanager
@@ -61,13 +64,19 @@ async def services(
 ) -> AsyncIterator[Services]:
     """Open the store and the clip vault; reconcile leftovers; close on exit.
 
+    ``reconcile_clips`` is the controller's start-up: calls a crash cut short are
+    closed as interrupted, clips left behind are attached, and nothing about a
+    clip (a full disk included) stops the start-up.
+
     ``clip_jobs`` starts the worker processes for transcription, audio derivatives
     and the daily purge (the controller wants them; a one-shot command does not).
     """
     vault = ClipVault(settings.voiceclips, settings.incoming_dir)
-    vault.prepare()
+    refused = vault.prepare()  # a full disk: logged, alerted and retried by the reconciler
     db = await Database(settings.database).open()
     journal = Journal(settings.journal_folder).open()
+    reconciler = None
+    after_journal: asyncio.Task[None] | None = None
     try:
         reports = Reports(db, deadlines=settings.callback_deadlines())
         book = await ResilientBook(
@@ -80,7 +89,8 @@ async def services(
         process_metrics().watch_journal(book.pending)
         directory = CallerDirectory(db)
         if reconcile_clips:
-            await _reconcile_after_journal(vault, db, reports, book)
+            reconciler = Reconciler(vault, db, reports, retry_s=settings.clip_retry_s)
+            after_journal = await _tidy_after_journal(book, reconciler, refused, db)
         deps = Deps(
             config=flow_config(settings),
             book=book,
@@ -91,24 +101,39 @@ async def services(
         )
         jobs = await ClipService(jobs_config(settings), db).start() if clip_jobs else None
         try:
-            yield Services(settings, db, reports, directory, vault, deps, jobs, book)
+            yield Services(settings, db, reports, directory, vault, deps, jobs, book, reconciler)
         finally:
             if jobs is not None:
                 await jobs.stop()
             await book.stop()
     finally:
+        if after_journal is not None:
+            after_journal.cancel()
+            await asyncio.gather(after_journal, return_exceptions=True)
+        if reconciler is not None:
+            await reconciler.stop()
         journal.close()
         await db.close()
 
 
-async def _reconcile_after_journal(
-    vault: ClipVault, db: Database, reports: Reports, book: ResilientBook
-) -> None:
-    """Clips of reports still in the journal are not strays: store those reports first."""
+async def _tidy_after_journal(
+    book: ResilientBook, reconciler: Reconciler, refused: list[str], db: Database
+) -> asyncio.Task[None] | None:
+    """Close the calls a crash cut short and reconcile leftover clips, once the journal's
+    reports are in the store: until then their clips look like strays and their calls
+    like open ones. A journal the store cannot take yet puts this off (in a task)."""
+    started = utc_now()  # calls opened from now on belong to this run: never closed here
+
+    async def tidy() -> None:
+        await book.emptied.wait()
+        await close_interrupted(db, started)
+        await reconciler.start(refused)
+
     try:
         await book.replay()
     except StoreError as exc:
-        logger.warning("journal: %d report(s) wait for the database (%s); leftover clips are "
-                       "reconciled once they are stored", book.pending(), exc)
-        return
-    await reconcile(vault, db, reports)
+        logger.warning("journal: %d report(s) wait for the database (%s); calls cut short "
+                       "and leftover clips are seen to once they are stored", book.pending(), exc)
+        return asyncio.get_running_loop().create_task(tidy(), name="alerta-start-up-tidy")
+    await tidy()
+    return None

@@ -123,6 +123,11 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "transcript_low_confidence": (float, 0.6, "words scored below this are marked as doubtful"),
     "keyword_priority": (int, 1, "priority a report is raised to when an alert word is heard"),
     "min_free_mb": (int, 500, "free space needed on the voiceclips disk to record a message"),
+    "clip_retry_s": (
+        float,
+        60.0,
+        "how often start-up clip work the disk refused (a full disk) is tried again",
+    ),
     # --- analytics and the public transparency page -----------------------------
     "analytics_timezone": (
         str,
@@ -208,6 +213,7 @@ class Settings:
     transcript_low_confidence: float = 0.6
     keyword_priority: int = 1
     min_free_mb: int = 500
+    clip_retry_s: float = 60.0
     analytics_timezone: str = "America/Lima"
     public_pages: bool = True
     public_delay_hours: int = 24
@@ -263,6 +269,8 @@ class Settings:
             raise ConfigError("keyword_priority must be within 1..9")
         if self.min_free_mb < 0:
             raise ConfigError("min_free_mb must be 0 or more")
+        if self.clip_retry_s <= 0:
+            raise ConfigError("clip_retry_s must be positive")
 
     def _check_ops(self) -> None:
         if self.log_format not in ("text", "json"):

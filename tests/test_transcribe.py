@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import json
+import os
+import sys
+import threading
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -36,13 +41,10 @@ from tests.clips_support import (
     line_with_clip_jobs,
     report_with_clip,
     settled,
+    until,
     with_model,
 )
 from tests.e2e import report_number
-
-HEARTBEAT_S = 0.005
-STALL_LIMIT_S = 0.020
-
 
 # --- pure rules ------------------------------------------------------------------------
 
@@ -215,33 +217,92 @@ async def test_a_call_is_transcribed_flagged_and_searchable(
         assert hashlib.sha256(original.read_bytes()).hexdigest() == clip["sha256"]
 
 
-async def test_the_event_loop_never_stalls_while_four_clips_are_transcribed(
+class VoskWatch:
+    """Notes every thread of this process that enters vosk's code or our recogniser.
+
+    A profile function (not a mock: nothing is replaced) on the event loop's
+    thread and on every thread started while it watches, the ones
+    ``asyncio.to_thread`` and the store use included.
+    """
+
+    WATCHED = frozenset({"transcribe_file", "load_model"})
+
+    def __init__(self) -> None:
+        spec = importlib.util.find_spec("vosk")
+        assert spec is not None and spec.origin is not None
+        self.vosk_dir = str(Path(spec.origin).parent)
+        self.ours = str(Path(transcribe.__file__))
+        self.entered: set[tuple[int, str]] = set()  # (thread id, function)
+
+    def __call__(self, frame: FrameType, event: str, arg: object) -> None:
+        if event != "call":
+            return
+        code = frame.f_code
+        if code.co_filename.startswith(self.vosk_dir) or (
+            code.co_filename == self.ours and code.co_name in self.WATCHED
+        ):
+            self.entered.add((threading.get_ident(), code.co_name))
+
+    def __enter__(self) -> VoskWatch:
+        sys.setprofile(self)
+        threading.setprofile(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.setprofile(None)
+        threading.setprofile(None)
+
+
+def process_cpu_ticks(pid: int) -> int:
+    """User + system clock ticks a live process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+async def test_transcription_runs_in_idle_worker_processes_and_never_on_the_event_loop(
     settings: Settings, tmp_path: Path
 ) -> None:
+    """The event loop stays free because the recogniser never runs in this process.
+
+    Structural, so it holds on a busy machine: no thread here (the loop's least
+    of all) enters vosk's code; the work is done by worker processes that run
+    under SCHED_IDLE; and the loop keeps turning while they work. How long the
+    loop's longest pause is, in milliseconds, is a figure: bench/transcribe.py.
+    """
     tuned = with_model(settings, tmp_path, transcribe_workers=4)
-    async with services(tuned, clip_jobs=True) as svc:
-        loop = asyncio.get_running_loop()
-        gaps: list[float] = []
-        done = asyncio.Event()
+    with VoskWatch() as watch:
+        async with services(tuned, clip_jobs=True) as svc:
+            assert svc.clip_jobs is not None
+            pool = svc.clip_jobs.pool
+            workers = pool.pids()
+            assert len(workers) == 4 and os.getpid() not in workers
+            cpu_before = {pid: process_cpu_ticks(pid) for pid in workers}
+            turns_while_busy = 0
+            done = asyncio.Event()
 
-        async def heartbeat() -> None:
-            last = loop.time()
-            while not done.is_set():
-                await asyncio.sleep(HEARTBEAT_S)
-                now = loop.time()
-                gaps.append(now - last)
-                last = now
+            async def turns() -> None:  # counts the loop's turns, never how long they take
+                nonlocal turns_while_busy
+                while not done.is_set():
+                    await asyncio.sleep(0.005)
+                    turns_while_busy += bool(pool.busy_pids())
 
-        beat = asyncio.create_task(heartbeat())
-        reports = {await report_with_clip(svc, FIXTURES / f"{name}.wav"): name
-                   for name in sorted(SPOKEN)}
-        for report in reports:
-            await settled(svc, report)
-        done.set()
-        await beat
-        for report, name in reports.items():
-            (transcript,) = await views.transcripts_of(svc.db, report, low_below=0.6)
-            assert transcript["text"] == SPOKEN[name]
-    worst_stall = max(gaps) - HEARTBEAT_S
-    assert len(gaps) > 100
-    assert worst_stall < STALL_LIMIT_S, f"the event loop stalled {worst_stall * 1000:.1f} ms"
+            counter = asyncio.create_task(turns())
+            reports = {await report_with_clip(svc, FIXTURES / f"{name}.wav"): name
+                       for name in sorted(SPOKEN)}
+            for report in reports:
+                await settled(svc, report)
+            done.set()
+            await counter
+            for report, name in reports.items():
+                (transcript,) = await views.transcripts_of(svc.db, report, low_below=0.6)
+                assert transcript["text"] == SPOKEN[name]
+            worked = [pid for pid in workers if process_cpu_ticks(pid) > cpu_before[pid]]
+
+            async def all_idle() -> bool:  # each worker drops to SCHED_IDLE as it starts
+                return {os.sched_getscheduler(pid) for pid in workers} == {os.SCHED_IDLE}
+
+            await until(all_idle)
+            assert pool.pids() == workers  # the same processes did it: none was replaced
+    assert watch.entered == set()  # no thread of the controller ran the recogniser
+    assert worked  # the transcripts were made in the worker processes
+    assert turns_while_busy > 0  # the loop kept turning while they were at work

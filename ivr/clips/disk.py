@@ -22,8 +22,14 @@ MB = 1024 * 1024
 
 
 def free_mb(folder: Path) -> float:
-    """Free space for an unprivileged writer on the filesystem holding ``folder``."""
-    return shutil.disk_usage(folder).free / MB
+    """Free space for an unprivileged writer on the filesystem holding ``folder``.
+
+    A folder that does not exist (a full disk kept start-up from making it) has no room.
+    """
+    try:
+        return shutil.disk_usage(folder).free / MB
+    except FileNotFoundError:
+        return 0.0
 
 
 class DiskGuard:

@@ -15,6 +15,7 @@ and entered are durable, so nothing is attached in the store before that.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import logging
 import os
@@ -32,8 +33,14 @@ SAMPLE_RATES = (8000, 16000, 48000)
 # Batches kept at once: a take that ends while a batch is on its way to the disk
 # starts the next one rather than waiting for it, up to this many.
 KEEPERS = 3
+# A disk with no room (or no quota) left: wait it out and try again, never fail for it.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _SAFE = re.compile(r"[^A-Za-z0-9.]")
 NAME = re.compile(r"^(?P<call>[A-Za-z0-9._]+)-r(?P<report>\d+)-t(?P<take>\d+)\.wav$")
+
+
+def disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +116,28 @@ class ClipVault:
         self._waiting: list[_Take] = []
         self._keepers: set[asyncio.Task[None]] = set()
 
-    def prepare(self) -> None:
+    def prepare(self) -> list[str]:
+        """Make the folders; return what a full disk refused (start-up goes on without it).
+
+        A disk with no room is a state to wait out, not a configuration error:
+        the caller logs it, raises an alert and calls ``prepare`` again later.
+        Anything else (no permission, two filesystems) stops the start-up.
+        """
+        refused = []
         for folder in (self.root, self.incoming, self.quarantine):
-            folder.mkdir(parents=True, exist_ok=True)
-        if os.stat(self.root).st_dev != os.stat(self.incoming).st_dev:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                if not disk_full(exc):
+                    raise
+                refused.append(f"cannot make {folder}: {exc.strerror}")
+        if self.root.is_dir() and self.incoming.is_dir() and (
+            os.stat(self.root).st_dev != os.stat(self.incoming).st_dev
+        ):
             raise RuntimeError(
                 f"{self.incoming} and {self.root} must be on one filesystem (rename must be atomic)"
             )
+        return refused
 
     def incoming_path(self, call_id: str, report: int, take: int) -> Path:
         return self.incoming / f"{_SAFE.sub('_', call_id) or 'call'}-r{report}-t{take}"
@@ -209,25 +231,39 @@ class ClipVault:
         return clip, folder
 
     def _quarantine(self, source: Path, reason: str) -> None:
+        """Move ``source`` aside with a note saying why; on any error it stays where it was.
+
+        The note is written first: a disk too full for it raises here, before the
+        move, so a clip is never in quarantine without its reason.
+        """
         self.quarantine.mkdir(parents=True, exist_ok=True)
         target = self.quarantine / source.name
         n = 1
         while target.exists():
             target = self.quarantine / f"{source.stem}.{n}{source.suffix}"
             n += 1
-        os.rename(source, target)
-        target.with_name(target.name + ".why").write_text(reason + "\n", encoding="utf-8")
+        note = target.with_name(target.name + ".why")
+        try:
+            note.write_text(reason + "\n", encoding="utf-8")
+            os.rename(source, target)
+        except OSError:
+            note.unlink(missing_ok=True)
+            raise
         _fsync_dir(self.quarantine)
         logger.warning("clip %s quarantined as %s: %s", source.name, target.name, reason)
 
-    def leftovers(self) -> list[tuple[Path, int, int]]:
-        """Recordings still in ``incoming``: (file, report, take); unnamed ones quarantined."""
-        out = []
+    def quarantine_stranger(self, path: Path) -> None:
+        self._quarantine(path, "left in incoming with a name we did not give")
+
+    def incoming_files(self) -> list[tuple[Path, int | None, int | None]]:
+        """Files in ``incoming`` by name: (file, report, take); None for names we did not give."""
+        if not self.incoming.is_dir():
+            return []  # a full disk kept it from being made: nothing can be waiting in it
+        out: list[tuple[Path, int | None, int | None]] = []
         for path in sorted(self.incoming.iterdir()):
             match = NAME.match(path.name)
-            if match is None:
-                if path.is_file():
-                    self._quarantine(path, "left in incoming with a name we did not give")
-                continue
-            out.append((path, int(match["report"]), int(match["take"])))
+            if match is not None:
+                out.append((path, int(match["report"]), int(match["take"])))
+            elif path.is_file():
+                out.append((path, None, None))
         return out

@@ -77,6 +77,9 @@ class ResilientBook:
         # every change goes there, in order, without making each caller wait first.
         self._unhealthy = bool(self._journalled)
         self._wake = asyncio.Event()
+        self.emptied = asyncio.Event()  # set while the journal holds nothing
+        if not journal.records:
+            self.emptied.set()
         self._replayer: asyncio.Task[None] | None = None
         self.replayed = 0  # records applied from the journal since start
 
@@ -166,6 +169,7 @@ class ResilientBook:
                              report)
             raise
         self._journalled.add(report)
+        self.emptied.clear()
         if len(self.journal.records) == 1:
             self._wake.set()  # the first record starts the replay; later ones wait their turn
 
@@ -201,6 +205,7 @@ class ResilientBook:
                 if await self.journal.clear_if(applied):
                     self._journalled.clear()
                     self._unhealthy = False
+                    self.emptied.set()
                     return True
                 continue
             record = records[applied]
