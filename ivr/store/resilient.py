@@ -81,6 +81,7 @@ class ResilientBook:
         if not journal.records:
             self.emptied.set()
         self._replayer: asyncio.Task[None] | None = None
+        self._replay_lock = asyncio.Lock()
         self.replayed = 0  # records applied from the journal since start
 
     @property
@@ -197,7 +198,13 @@ class ResilientBook:
     async def replay(self) -> bool:
         """Apply every record kept so far, in order; True when the journal is empty.
 
-        StoreError when the database still cannot take them (try again later)."""
+        StoreError when the database still cannot take them (try again later).
+        One replay at a time: start-up replays while the background task may too,
+        and a second pass over records the first one emptied would index past them."""
+        async with self._replay_lock:
+            return await self._replay()
+
+    async def _replay(self) -> bool:
         applied = 0
         while True:
             records = self.journal.records
