@@ -126,8 +126,9 @@ async def _tidy_after_journal(
 
     async def tidy() -> None:
         await book.emptied.wait()
-        await close_interrupted(db, started)
+        # Stranded clips first: a call cut by a crash is closed with its clip attached.
         await reconciler.start(refused)
+        await close_interrupted(db, started)
 
     try:
         await book.replay()

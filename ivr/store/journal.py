@@ -91,7 +91,14 @@ class Journal:
     def open(self) -> Journal:
         """Read what a previous run left; cut a torn last record off."""
         fresh = not self.folder.exists()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            # A folder that does not exist holds nothing to replay; a full disk must not
+            # stop the controller: the folder is made again at the first record.
+            logger.error("journal: cannot make %s (%s); tried again when a report needs it",
+                         self.folder, exc)
+            return self
         if fresh:
             _fsync_dir(self.folder.parent)
         records, end, size = read_records(self.path)
@@ -125,6 +132,9 @@ class Journal:
 
     def _write(self, frame: bytes) -> None:
         if self._fd is None:
+            if not self.folder.exists():  # start-up could not make it (a full disk)
+                self.folder.mkdir(parents=True, exist_ok=True)
+                _fsync_dir(self.folder.parent)
             created = not self.path.exists()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             if created:
@@ -151,6 +161,8 @@ class Journal:
 
     def _truncate(self) -> None:
         if self._fd is None:
+            if not self.path.exists():
+                return  # never written: nothing to empty (and no file made on a full disk)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.ftruncate(self._fd, 0)
         os.fsync(self._fd)
