@@ -80,7 +80,7 @@ async def test_a_claim_is_a_lease_and_counts_a_try(svc: Services) -> None:
     report = await report_with_clip(svc, SPEECH)
     jobs = await claim(svc, T0, limit=1)
     assert [(j.kind, j.attempts, j.language) for j in jobs] == [("audio", 1, "es")]
-    assert jobs[0].clip_path.endswith("-r1-t1.wav") and jobs[0].report_id == report
+    assert jobs[0].clip_path.endswith(f"-r{report}-t1.wav") and jobs[0].report_id == report
     assert [j.kind for j in await claim(svc, T0)] == ["transcribe"]
     assert await claim(svc, T0 + timedelta(seconds=59)) == []  # leases still held
 
