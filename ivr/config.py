@@ -31,6 +31,8 @@ DEFAULT_ALERT_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("en", ("gun", "knife", "shot*", "shoot*", "wounded", "bleeding", "fire")),
 )
 
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+
 # Settings that are plain scalars: name → (type, default, one-line documentation).
 # The README's settings table is checked against this (tests/test_docs.py).
 SCALARS: dict[str, tuple[type, Any, str]] = {
@@ -65,6 +67,11 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "record_silence_s": (int, 5, "silence that ends a message"),
     "record_min_ms": (int, 300, "a take shorter than this counts as empty"),
     "log_level": (str, "INFO", "logging level"),
+    "event_loop": (
+        str,
+        "auto",
+        "event loop of serve and console: auto (uvloop when installed), uvloop or asyncio",
+    ),
     # --- operator console -------------------------------------------------------
     "console_host": (str, "127.0.0.1", "operator console listen address"),
     "console_port": (int, 8080, "operator console listen port"),
@@ -144,6 +151,7 @@ class Settings:
     record_silence_s: int = 5
     record_min_ms: int = 300
     log_level: str = "INFO"
+    event_loop: str = "auto"
     console_host: str = "127.0.0.1"
     console_port: int = 8080
     session_max_age_s: int = 43200
@@ -239,6 +247,8 @@ class Settings:
             raise ConfigError("console_port and ami_port must be ports")
         if "{extension}" not in self.operator_channel:
             raise ConfigError("operator_channel must contain {extension}")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ConfigError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}")
         if self.agi_env_max_bytes < 1024:
             raise ConfigError("agi_env_max_bytes must be at least 1024")
         self._check_clips()
