@@ -19,6 +19,17 @@ C calls/s, leave each command about N / (56 x C) seconds for its round trip,
 server side and caller side together.
 
     .venv/bin/python bench/agi_calls.py [--levels 50,500,2000] [--seconds 10]
+
+``--open-loop`` measures what matters in production instead: calls arriving
+at a fixed rate, every prompt taking its real length (bench/open_loop.py), so
+that 1,000 or 3,500 calls are in flight on the controller's one core. For each
+level it runs, one fresh server process after another, the controller on the
+stdlib loop and on uvloop and the floor (bench/agi_floor.py, a bare asyncio
+FastAGI server with no store) on both loops, and prints the added latency per
+command (p50/p99/p99.9/max), calls/s, the server's CPU per call and peak
+memory, then each one's CPU per call as a ratio to the floor's:
+
+    .venv/bin/python bench/agi_calls.py --open-loop [--in-flight 1000,3500] [--window 30]
 """
 
 from __future__ import annotations
@@ -38,19 +49,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 KEYS = ["1", "2", "1", "#", "1"]
 
 
 def _pin(cpu: int) -> None:
-    os.sched_setaffinity(0, {cpu})
+    import open_loop
+
+    open_loop.pin(cpu)
 
 
-def serve(workdir: Path, port_file: Path, cpu: int) -> None:
-    """Child process: the whole controller on one core."""
-    _pin(cpu)
+def serve(workdir: Path, port_file: Path, cpu: int, loop_name: str = "asyncio") -> None:
+    """Child process: the whole controller on one core, set up as ``alerta serve`` does."""
+    import open_loop
+
+    open_loop.pin(cpu)
+    open_loop.watch_collector(workdir)
     from ivr.agi.server import AgiServer
     from ivr.app import services
+    from ivr.cli import loop_factory, settle_heap
     from ivr.config import Settings
     from ivr.flows import routes
 
@@ -69,10 +87,13 @@ def serve(workdir: Path, port_file: Path, cpu: int) -> None:
         async with services(settings) as svc:
             server = AgiServer(settings, routes(svc.deps))
             await server.start()
+            settle_heap()
             port_file.write_text(str(server.port))  # noqa: ASYNC240 (once, at start)
             await asyncio.Event().wait()
 
-    asyncio.run(run())
+    factory, _ = loop_factory(loop_name)
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(run())
 
 
 def cpu_seconds(pid: int) -> float:
@@ -187,9 +208,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--loop", default="asyncio", help=argparse.SUPPRESS)
+    parser.add_argument("--open-loop", action="store_true",
+                        help="calls at a fixed rate, prompts at their real length")
+    parser.add_argument("--in-flight", default="1000,3500", help="open loop: calls in flight")
+    parser.add_argument("--window", type=float, default=30.0, help="open loop: seconds measured")
+    parser.add_argument("--servers", default="controller,floor",
+                        help="open loop: which servers to run (controller, floor)")
+    parser.add_argument("--loops", default="", help="open loop: asyncio,uvloop (default: all)")
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.serve / "port", args.cpu)
+        serve(args.serve, args.serve / "port", args.cpu, args.loop)
+        return
+    if args.open_loop:
+        open_loop_levels(args)
         return
 
     from ivr.testing import make_tone_wav
@@ -227,6 +259,38 @@ def main() -> None:
         finally:
             child.terminate()
             child.wait(10)
+
+
+def open_loop_levels(args: argparse.Namespace) -> None:
+    import agi_floor
+    import open_loop
+
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpu, caller_cpus = cpus[0], cpus[1:] or cpus
+    sequence = agi_floor.SEQUENCE
+    call_s = open_loop.call_seconds(sequence)
+    loops = args.loops.split(",") if args.loops else agi_floor.loops_available()
+    scripts = {"controller": __file__, "floor": agi_floor.__file__}
+    open_loop.pin(caller_cpus[0])
+    print(f"servers on core {server_cpu}, callers on {caller_cpus}, nice {open_loop.priority()}; "
+          f"one call: "
+          f"{len(sequence)} commands, {call_s:.1f} s; {args.window:.0f} s measured after a "
+          f"warm-up of one call; load = 1/5/15-min load average at the end of the window")
+    with tempfile.TemporaryDirectory(prefix="alerta-open-") as tmp:
+        for level in (int(x) for x in args.in_flight.split(",")):
+            print(f"\n{level} calls in flight\n{open_loop.HEADER}", flush=True)
+            runs = []
+            for kind in args.servers.split(","):
+                for loop_name in loops:
+                    name = f"{kind}/{loop_name}"
+                    argv = [scripts[kind], "--cpu", str(server_cpu), "--loop", loop_name]
+                    runs.append(open_loop.run(
+                        name, argv, Path(tmp) / f"{level}-{kind}-{loop_name}",
+                        in_flight=level, call_s=call_s, commands_per_call=len(sequence),
+                        window_s=args.window, caller_cpus=caller_cpus))
+                    print(open_loop.row(runs[-1]), flush=True)
+                    print(open_loop.slow_commands(runs[-1]), flush=True)
+            open_loop.compare(runs, "floor/asyncio", print)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ DEFAULT_ALERT_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("en", ("gun", "knife", "shot*", "shoot*", "wounded", "bleeding", "fire")),
 )
 
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+
 # Settings that are plain scalars: name → (type, default, one-line documentation).
 # The README's settings table is checked against this (tests/test_docs.py).
 SCALARS: dict[str, tuple[type, Any, str]] = {
@@ -83,6 +85,11 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "log_format": (str, "text", "log lines as text, or json: one JSON object per line"),
     "metrics_port": (int, 9464, "Prometheus /metrics port on 127.0.0.1; 0 turns it off"),
     "health_db_wait_s": (float, 2.0, "how long /healthz waits for a test write to the database"),
+    "event_loop": (
+        str,
+        "auto",
+        "event loop of serve and console: auto (uvloop when installed), uvloop or asyncio",
+    ),
     # --- operator console -------------------------------------------------------
     "console_host": (str, "127.0.0.1", "operator console listen address"),
     "console_port": (int, 8080, "operator console listen port"),
@@ -181,6 +188,7 @@ class Settings:
     log_format: str = "text"
     metrics_port: int = 9464
     health_db_wait_s: float = 2.0
+    event_loop: str = "auto"
     console_host: str = "127.0.0.1"
     console_port: int = 8080
     session_max_age_s: int = 43200
@@ -306,6 +314,8 @@ class Settings:
         if "{extension}" not in self.operator_channel:
             raise ConfigError("operator_channel must contain {extension}")
         self._check_ops()
+        if self.event_loop not in EVENT_LOOPS:
+            raise ConfigError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}")
         if self.agi_env_max_bytes < 1024:
             raise ConfigError("agi_env_max_bytes must be at least 1024")
         if self.agi_max_handshakes < 1 or self.agi_env_timeout_s <= 0:
