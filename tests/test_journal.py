@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from ivr.store.resilient import ResilientBook
 from ivr.testing import CallResult, make_tone_wav
 from tests.console_util import console_site
 from tests.e2e import Line, report_number, running_line
+from tests.test_startup_resilience import fill, small_disk
 from tests.test_store import new_report
 
 KEYS = ["1", "2", "1", "#", "1"]  # Spanish, robbery, keep the caller ID, no zone, keep the take
@@ -189,33 +188,9 @@ async def test_manual_entries_never_take_a_number_reserved_for_callers(
 # --- the database's disk is full ----------------------------------------------------------
 
 
-@contextlib.contextmanager
-def small_filesystem(folder: Path, size: str) -> Iterator[Path]:
-    """A real filesystem of its own (tmpfs) that the test can fill."""
-    if os.geteuid() != 0:
-        pytest.fail("this test mounts a small tmpfs to fill its disk: run it as root")
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                   check=True)
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    filler = folder / "filler"
-    with open(filler, "wb") as f:
-        with contextlib.suppress(OSError):
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-    return filler
-
-
 async def test_a_full_database_disk_loses_no_report(settings: Settings, tmp_path: Path) -> None:
     voice = make_tone_wav(tmp_path / "voice.wav", 1.0)
-    with small_filesystem(tmp_path / "dbdisk", "4m") as disk:
+    with small_disk(tmp_path / "dbdisk", "size=4m") as disk:
         settings = settings.__class__(**{**settings.__dict__, "database": disk / "a.sqlite3"})
         async with running_line(settings, journal_after_s=0.5) as line:
             book = book_of(line)
