@@ -14,7 +14,7 @@ from ivr.clips.reconcile import Reconciler
 from ivr.clips.service import ClipService, jobs_config
 from ivr.clips.vault import ClipVault
 from ivr.config import Settings
-from ivr.flows.deps import Deps, FlowConfig
+from ivr.core.ports import Deps, FlowConfig
 from ivr.metrics import process_metrics
 from ivr.store.db import Database, StoreError
 from ivr.store.directory import CallerDirectory

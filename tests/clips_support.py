@@ -13,8 +13,8 @@ from typing import Any
 from ivr.agi.server import AgiServer
 from ivr.app import Services, services
 from ivr.config import Settings
+from ivr.core.ports import NewReport
 from ivr.flows import routes
-from ivr.flows.deps import NewReport
 from ivr.store import clip_views as views
 from ivr.store import transcripts as queue
 from tests.e2e import Line

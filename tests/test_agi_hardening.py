@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from ivr.agi.channel import record_result
+from ivr.agi.call_control import record_result
 from ivr.agi.handshakes import SUMMARY_INTERVAL_S, Drop, DropLog
 from ivr.agi.protocol import parse_reply
 from ivr.agi.server import AgiServer
 from ivr.app import services
-from ivr.channel import RecordEnd, RecordingFailed
 from ivr.config import Settings
+from ivr.core.call_control import RecordEnd, RecordingFailed
 from ivr.flows import routes
 from ivr.testing import CallResult, make_tone_wav
 from tests.e2e import Line, report_number, running_line

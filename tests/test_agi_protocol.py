@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ivr.agi import protocol
-from ivr.agi.channel import digits_result, key_of, record_result
+from ivr.agi.call_control import digits_result, key_of, record_result
 from ivr.agi.protocol import Reply, parse_reply
-from ivr.channel import (
+from ivr.core.call_control import (
+    CallControlError,
     CallerHungUp,
-    ChannelError,
     CommandRejected,
     ProtocolViolation,
     RecordEnd,
@@ -361,6 +361,6 @@ def test_record_results(line: str, expected: RecordResult) -> None:
 
 
 def test_record_write_failure_is_an_error_not_a_hangup() -> None:
-    with pytest.raises(ChannelError) as caught:
+    with pytest.raises(CallControlError) as caught:
         record_result(parse_reply(["200 result=-1 (writefile)"]))
     assert not isinstance(caught.value, CallerHungUp)

@@ -18,8 +18,8 @@ import pytest
 
 from ivr import variables
 from ivr.agi.server import AgiServer, Flow
-from ivr.channel import Channel, CommandTimeout, RecordEnd, RecordResult
 from ivr.config import Settings
+from ivr.core.call_control import CallControl, CommandTimeout, RecordEnd, RecordResult
 
 GUARD_S = 10.0  # only stops a broken test from hanging; no assertion is timed
 FALLBACK = "EXEC Goto alerta-fallback,s,1"
@@ -127,7 +127,7 @@ class Peer:
 def demo_flow(calls: Calls) -> Flow:
     """Answer, menu, play, record, read a variable: what a report call does."""
 
-    async def run(call: Channel) -> None:
+    async def run(call: CallControl) -> None:
         seen = calls.setdefault(call.info["uniqueid"], [])
         seen += [dict(call.args), call.info["calleridname"]]
         await call.answer()
@@ -145,7 +145,7 @@ def demo_flow(calls: Calls) -> Flow:
 def patient_flow(calls: Calls) -> Flow:
     """Shrugs off a command that timed out and goes on with the next one."""
 
-    async def run(call: Channel) -> None:
+    async def run(call: CallControl) -> None:
         seen = calls.setdefault(call.info["uniqueid"], [])
         try:
             await call.answer()
@@ -159,7 +159,7 @@ def patient_flow(calls: Calls) -> Flow:
 def long_then_short_flow(calls: Calls) -> Flow:
     """A command with a long limit of its own (a 2-minute recording), then a plain one."""
 
-    async def run(call: Channel) -> None:
+    async def run(call: CallControl) -> None:
         seen = calls.setdefault(call.info["uniqueid"], [])
         seen.append(await call.record("/tmp/alerta/clip-1", max_s=120, silence_s=5))
         try:
@@ -170,7 +170,7 @@ def long_then_short_flow(calls: Calls) -> Flow:
     return run
 
 
-async def failing_flow(call: Channel) -> None:
+async def failing_flow(call: CallControl) -> None:
     await call.answer()
     raise RuntimeError("bug in the flow")
 

@@ -23,9 +23,9 @@ import aiosqlite
 
 from ivr.analytics import rollup
 from ivr.config import Settings
+from ivr.core.ports import Location, NewReport
 from ivr.domain.reports import TRANSITIONS, ReportState
-from ivr.domain.roles import Channel
-from ivr.flows.deps import Location, NewReport
+from ivr.domain.roles import Intake
 from ivr.store.casework import CaseError, Casework, ManualReport
 from ivr.store.db import Database
 from ivr.store.reports import Reports, iso
@@ -94,7 +94,7 @@ async def test_rollups_equal_a_recount_after_random_writes(settings: Settings) -
         async def manual_report() -> None:
             clock.jump()
             number = await casework.file_manual(ManualReport(
-                type_id=rng.choice(TYPES), priority=3, channel=rng.choice(list(Channel)),
+                type_id=rng.choice(TYPES), priority=3, channel=rng.choice(list(Intake)),
                 summary="reporte de prueba", caller=rng.choice([None, "912345678"]),
                 zone=rng.choice([None, "3", "14"])), "user:ana")
             ids.append(number)

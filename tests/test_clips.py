@@ -12,8 +12,8 @@ from ivr.app import Services, services
 from ivr.clips import vault as vault_module
 from ivr.clips.vault import ClipVault, inspect_wav
 from ivr.config import Settings
+from ivr.core.ports import NewReport
 from ivr.domain.clips import ClipInvalid
-from ivr.flows.deps import NewReport
 
 
 def write_wav(path: Path, seconds: float, rate: int = 8000) -> Path:

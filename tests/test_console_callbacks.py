@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from ivr.config import Settings
-from ivr.domain.roles import Channel, Role
+from ivr.domain.roles import Intake, Role
 from ivr.store.casework import ManualReport
 from ivr.testing.ami_events import CallbackScript
 from ivr.testing.fake_ami import FakeAmi
@@ -27,7 +27,7 @@ async def callback_desk(settings: Settings) -> AsyncIterator[tuple[Site, FakeAmi
         await asyncio.wait_for(_until(lambda: site.console.ami.state.value == "up"), SAFETY_S)
         await b.login("ana")
         report = await site.console.casework.file_manual(
-            ManualReport("robbery", 2, Channel.RADIO, "asalto", caller="987654321"), "user:x")
+            ManualReport("robbery", 2, Intake.RADIO, "asalto", caller="987654321"), "user:x")
         yield site, fake, b, report
 
 
@@ -156,7 +156,7 @@ async def test_callbacks_off_without_a_secret(settings: Settings) -> None:
     async with console_site(settings) as site, site.browser() as b:
         await b.login("ana")
         report = await site.console.casework.file_manual(
-            ManualReport("noise", 5, Channel.PHONE, "ruido", caller="987654321"), "user:x")
+            ManualReport("noise", 5, Intake.PHONE, "ruido", caller="987654321"), "user:x")
         status, body = await click(b, report)
         assert status == 503 and "off" in body["error"]
         assert (await (await b.get("/api/ami")).json())["state"] == "disabled"

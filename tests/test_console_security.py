@@ -212,10 +212,10 @@ async def test_login_redirect_never_leaves_the_site(settings: Settings) -> None:
 
 
 def _manual():  # type: ignore[no-untyped-def]
-    from ivr.domain.roles import Channel
+    from ivr.domain.roles import Intake
     from ivr.store.casework import ManualReport
 
-    return ManualReport("robbery", 2, Channel.RADIO, "asalto en la esquina", caller="5551234",
+    return ManualReport("robbery", 2, Intake.RADIO, "asalto en la esquina", caller="5551234",
                         zone="3")
 
 

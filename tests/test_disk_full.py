@@ -16,7 +16,7 @@ import pytest
 from ivr.app import Services
 from ivr.clips.disk import DiskGuard, free_mb
 from ivr.config import Settings
-from ivr.flows.deps import NewReport
+from ivr.core.ports import NewReport
 from ivr.testing import make_tone_wav
 from tests.e2e import Line, report_number, running_line
 

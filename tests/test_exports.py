@@ -16,8 +16,8 @@ from ivr.analytics.exports import query, safe_cell
 from ivr.analytics.panels import Filters
 from ivr.analytics.rollup import Clock
 from ivr.config import Settings
-from ivr.domain.roles import Channel
-from ivr.flows.deps import Location, NewReport
+from ivr.core.ports import Location, NewReport
+from ivr.domain.roles import Intake
 from ivr.store.casework import Casework, ManualReport
 from ivr.store.reports import Reports
 from tests.console_util import Site, console_site
@@ -47,7 +47,7 @@ async def _seed(site: Site) -> dict[str, int]:
         out[name] = number
     casework = Casework(db, lambda: datetime(2024, 1, 20, 12, tzinfo=UTC), {})
     out["manual"] = await casework.file_manual(ManualReport(
-        type_id="suspicious", priority=3, channel=Channel.RADIO, summary="nota privada 4242",
+        type_id="suspicious", priority=3, channel=Intake.RADIO, summary="nota privada 4242",
         caller="988777666", zone="3", address=FORMULA), "user:ana")
     return out
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import aiosqlite
 
 from ivr.config import Settings
-from ivr.flows.deps import NewReport
+from ivr.core.ports import NewReport
 from ivr.store import events
 from tests.e2e import running_line
 

@@ -17,7 +17,7 @@ import pytest
 
 from ivr.app import Services
 from ivr.config import Settings
-from ivr.domain.roles import Channel
+from ivr.domain.roles import Intake
 from ivr.store.casework import Casework, ManualReport
 from ivr.store.db import StoreBusy
 from ivr.store.journal import FILE_NAME, Journal, pending_reports
@@ -174,7 +174,7 @@ async def test_manual_entries_never_take_a_number_reserved_for_callers(
         assert caller is not None
         casework = Casework(line.svc.db)
         manual = await casework.file_manual(
-            ManualReport(type_id="robo", priority=3, channel=Channel.RADIO,
+            ManualReport(type_id="robo", priority=3, channel=Intake.RADIO,
                          summary="patrol saw it"),
             actor="user:ana")
         block = await line.svc.db.fetchone(

@@ -23,8 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.agi.server import AgiServer
 from ivr.app import services
-from ivr.channel import Channel
 from ivr.config import Settings, load
+from ivr.core.call_control import CallControl
 from ivr.domain.incidents import ConfigError
 from ivr.flows import routes
 from ivr.metrics import LATENCY_BUCKETS_S, LoopHistogram, Metrics, process_metrics
@@ -119,7 +119,7 @@ async def test_calls_in_flight_counts_a_call_until_it_ends(settings: Settings) -
     entered = asyncio.Event()
     release = asyncio.Event()
 
-    async def hold(channel: Channel) -> str:
+    async def hold(channel: CallControl) -> str:
         await channel.mark_step("waiting")
         entered.set()
         await release.wait()

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ivr.config import Settings
+from ivr.core.ports import Location, NewReport
 from ivr.domain.clips import ClipInfo
 from ivr.domain.reports import ReportState
-from ivr.domain.roles import Channel
-from ivr.flows.deps import Location, NewReport
+from ivr.domain.roles import Intake
 from ivr.store.casework import Casework, ManualReport
 from ivr.store.reports import Reports
 from tests.console_util import Site, console_site
@@ -41,7 +41,7 @@ async def _seed(site: Site) -> dict[str, int]:
     await casework.change_state(out["robbery"], ReportState.RESOLVED, "user:ana")
     manual = Casework(db, lambda: old - timedelta(days=1), {})
     out["noise"] = await manual.file_manual(ManualReport(
-        type_id="noise", priority=5, channel=Channel.COUNTER, summary=SUMMARY, caller=CALLER,
+        type_id="noise", priority=5, channel=Intake.COUNTER, summary=SUMMARY, caller=CALLER,
         zone="5", address=ADDRESS), "user:ana")
     fresh = Reports(db, lambda: datetime.now(UTC), {})
     out["fresh"] = await fresh.open_report(NewReport(

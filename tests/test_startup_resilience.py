@@ -29,7 +29,7 @@ from ivr.app import Services, services
 from ivr.clips.disk import DiskGuard
 from ivr.clips.reconcile import ALERT_KIND
 from ivr.config import Settings, load
-from ivr.flows.deps import NewReport
+from ivr.core.ports import NewReport
 from ivr.store import clip_views as views
 from ivr.store.db import Database
 from ivr.store.reports import Reports

@@ -9,8 +9,8 @@ import aiosqlite
 import pytest
 
 from ivr.app import Services
+from ivr.core.ports import Location, NewReport
 from ivr.domain.clips import ClipInfo
-from ivr.flows.deps import Location, NewReport
 from ivr.store.db import Database, StoreError
 
 

@@ -4,7 +4,7 @@ Our own server rather than panoramisk's: its FastAGI loop spins on an early EOF
 and a ``HANGUP`` line shifts every later reply by one.
 """
 
-from ivr.agi.channel import AgiChannel
+from ivr.agi.call_control import AgiCallControl
 from ivr.agi.server import AgiServer, Flow
 
-__all__ = ["AgiChannel", "AgiServer", "Flow"]
+__all__ = ["AgiCallControl", "AgiServer", "Flow"]

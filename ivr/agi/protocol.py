@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
-from ivr.channel import CallerHungUp, CommandRejected, ProtocolViolation
+from ivr.core.call_control import CallerHungUp, CommandRejected, ProtocolViolation
 
 # Asterisk reads one command into a 2048-byte buffer (AGI_BUF_LEN, NUL included)
 # and runs whatever is left of a longer line as a second command: a caller-supplied

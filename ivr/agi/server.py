@@ -15,16 +15,16 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from ivr.agi import protocol
-from ivr.agi.channel import AgiChannel
+from ivr.agi.call_control import AgiCallControl
 from ivr.agi.connection import AgiConnection, ConnectionEnded, LineTooLong
 from ivr.agi.handshakes import Drop, DropLog, Handshake, Handshakes
-from ivr.channel import CallerHungUp, Channel
 from ivr.config import Settings
+from ivr.core.call_control import CallControl, CallerHungUp
 from ivr.metrics import Metrics, process_metrics
 
 logger = logging.getLogger(__name__)
 
-Flow = Callable[[Channel], Awaitable[object]]
+Flow = Callable[[CallControl], Awaitable[object]]
 
 # Asterisk opens a burst of connections when many calls arrive at once; a small
 # listen backlog would drop them before we ever see them.
@@ -200,7 +200,7 @@ class AgiServer:
         script = env.get("network_script")
         name, query = protocol.parse_script(script or "")
         args = {**query, **protocol.positional_args(env)}
-        channel = AgiChannel(conn, self._settings, info=env, args=args)
+        channel = AgiCallControl(conn, self._settings, info=env, args=args)
         try:
             flow = self._routes.get(name) if script is not None else None
             if flow is None or overloaded:
@@ -215,7 +215,9 @@ class AgiServer:
         finally:
             channel.finish()
 
-    async def _run_flow(self, flow: Flow, channel: AgiChannel, name: str, uniqueid: str) -> None:
+    async def _run_flow(
+        self, flow: Flow, channel: AgiCallControl, name: str, uniqueid: str
+    ) -> None:
         outcome: object = "error"
         try:
             outcome = await flow(channel)
@@ -234,7 +236,7 @@ class AgiServer:
         finally:
             self._metrics.call_ended(name, outcome, channel.step)
 
-    async def _fallback(self, channel: AgiChannel, uniqueid: str) -> None:
+    async def _fallback(self, channel: AgiCallControl, uniqueid: str) -> None:
         context = self._settings.fallback_context
         wait_s = min(self._settings.agi_command_timeout_s, FALLBACK_WAIT_S)
         if await channel.send_to_fallback(context, wait_s):

@@ -33,7 +33,7 @@ def free_mb(folder: Path) -> float:
 
 
 class DiskGuard:
-    """Implements ``ivr.flows.deps.DiskSpace``."""
+    """Implements ``ivr.core.ports.DiskSpace``."""
 
     def __init__(
         self, folder: Path, min_free_mb: int, db: Database, clock: Callable[[], datetime]

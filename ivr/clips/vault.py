@@ -106,7 +106,7 @@ def _settle(batch: list[_Take], outcomes: list[ClipInfo | BaseException | None])
 
 
 class ClipVault:
-    """Implements ``ivr.flows.deps.ClipKeeper``."""
+    """Implements ``ivr.core.ports.ClipKeeper``."""
 
     def __init__(self, voiceclips: Path, incoming: Path, clock: type[datetime] = datetime) -> None:
         self.root = voiceclips.resolve()

@@ -22,7 +22,7 @@ class Role(StrEnum):
 _RANK = {Role.OPERATOR: 1, Role.SUPERVISOR: 2, Role.ADMIN: 3}
 
 
-class Channel(StrEnum):
+class Intake(StrEnum):
     """How a report reached the command center."""
 
     IVR = "ivr"
@@ -34,4 +34,4 @@ class Channel(StrEnum):
     POS = "pos"  # silent alarm from a point-of-sale terminal
 
 
-MANUAL_CHANNELS = (Channel.RADIO, Channel.FIELD, Channel.COUNTER, Channel.EMAIL, Channel.PHONE)
+MANUAL_INTAKES = (Intake.RADIO, Intake.FIELD, Intake.COUNTER, Intake.EMAIL, Intake.PHONE)

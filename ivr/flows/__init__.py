@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from ivr.channel import Channel
+from ivr.core.call_control import CallControl
+from ivr.core.ports import Deps
 from ivr.flows import report, status
 from ivr.flows.common import Outcome
-from ivr.flows.deps import Deps
 
-Flow = Callable[[Channel, Deps], Awaitable[Outcome]]
-Route = Callable[[Channel], Awaitable[Outcome]]
+Flow = Callable[[CallControl, Deps], Awaitable[Outcome]]
+Route = Callable[[CallControl], Awaitable[Outcome]]
 
 REGISTRY: dict[str, Flow] = {
     "report": report.run,
@@ -22,7 +22,7 @@ def routes(deps: Deps) -> dict[str, Route]:
     """Each flow bound to its dependencies, as the AGI server wants them."""
 
     def bind(flow: Flow) -> Route:
-        async def route(channel: Channel) -> Outcome:
+        async def route(channel: CallControl) -> Outcome:
             return await flow(channel, deps)
 
         route.__name__ = getattr(flow, "__module__", "flow")

@@ -6,8 +6,8 @@ import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ivr.channel import ALL_KEYS, Channel
-from ivr.flows.deps import Deps
+from ivr.core.call_control import ALL_KEYS, CallControl
+from ivr.core.ports import Deps
 
 
 class Step(StrEnum):
@@ -38,7 +38,7 @@ class Outcome(StrEnum):
 class Call:
     """One call as the flow goes through it."""
 
-    channel: Channel
+    channel: CallControl
     deps: Deps
     language: str = ""
     step: Step | None = None

@@ -10,12 +10,18 @@ import asyncio
 import logging
 
 from ivr import variables
-from ivr.channel import CallerHungUp, Channel, QueueOutcome, RecordEnd, RecordingFailed
+from ivr.core.call_control import (
+    CallControl,
+    CallerHungUp,
+    QueueOutcome,
+    RecordEnd,
+    RecordingFailed,
+)
+from ivr.core.ports import Deps, Location, NewReport
 from ivr.domain.clips import ClipInfo, ClipInvalid
 from ivr.domain.incidents import OPERATOR_PRIORITY, OPERATOR_TYPE_ID, Keypad, MenuAction
 from ivr.domain.numbers import callback_caller_id, raw_caller_id, valid_phone
 from ivr.flows.common import Call, Outcome, Step
-from ivr.flows.deps import Deps, Location, NewReport
 from ivr.flows.status import tell_status
 
 logger = logging.getLogger(__name__)
@@ -24,7 +30,7 @@ LANGUAGE_WAIT_S = 4.0
 MAX_LISTENS = 3
 
 
-async def run(channel: Channel, deps: Deps) -> Outcome:
+async def run(channel: CallControl, deps: Deps) -> Outcome:
     call = Call(channel, deps)
     try:
         outcome = await _converse(call)

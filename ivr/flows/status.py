@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from ivr.channel import CallerHungUp, Channel
+from ivr.core.call_control import CallControl, CallerHungUp
+from ivr.core.ports import Deps
 from ivr.domain.numbers import parse_report_number
 from ivr.domain.reports import age_for_speech, caller_status
 from ivr.flows.common import Call, Outcome, Step
-from ivr.flows.deps import Deps
 
 REPORT_NUMBER_MAX_DIGITS = 10
 
 
-async def run(channel: Channel, deps: Deps) -> Outcome:
+async def run(channel: CallControl, deps: Deps) -> Outcome:
     """Entry point for ``agi://…/status`` (the status line's own number)."""
     call = Call(channel, deps, language=_language(channel, deps))
     try:
@@ -24,7 +24,7 @@ async def run(channel: Channel, deps: Deps) -> Outcome:
         return Outcome.HUNG_UP
 
 
-def _language(channel: Channel, deps: Deps) -> str:
+def _language(channel: CallControl, deps: Deps) -> str:
     wanted = channel.args.get("lang") or channel.info.get("language", "")
     return wanted if wanted in deps.config.languages else deps.config.languages[0]
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 
 from ivr.domain.reports import ReportState, TransitionError, check_transition
-from ivr.domain.roles import Channel
+from ivr.domain.roles import Intake
 from ivr.store import events
 from ivr.store.db import Database
 from ivr.store.numbers import next_free_number
@@ -37,7 +37,7 @@ class NotFound(LookupError):
 class ManualReport:
     type_id: str
     priority: int
-    channel: Channel
+    channel: Intake
     summary: str
     caller: str | None = None
     zone: str | None = None

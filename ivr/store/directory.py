@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from ivr.core.ports import Location
 from ivr.domain.numbers import usable_caller_id
-from ivr.flows.deps import Location
 from ivr.store.db import Database
 from ivr.store.reports import iso, utc_now
 
@@ -27,7 +27,7 @@ class ImportResult:
 
 
 class CallerDirectory:
-    """Implements ``ivr.flows.deps.Directory``."""
+    """Implements ``ivr.core.ports.Directory``."""
 
     def __init__(self, db: Database) -> None:
         self.db = db

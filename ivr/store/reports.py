@@ -9,9 +9,9 @@ from typing import Any
 
 import aiosqlite
 
+from ivr.core.ports import Location, NewReport, ReportStatus
 from ivr.domain.clips import ClipInfo
 from ivr.domain.reports import ReportState
-from ivr.flows.deps import Location, NewReport, ReportStatus
 from ivr.store import events
 from ivr.store.db import Database, Op
 from ivr.store.numbers import next_free_number
@@ -33,7 +33,7 @@ def iso(moment: datetime) -> str:
 
 
 class Reports:
-    """Implements ``ivr.flows.deps.ReportBook`` on the store."""
+    """Implements ``ivr.core.ports.ReportBook`` on the store."""
 
     def __init__(
         self,

@@ -34,8 +34,8 @@ from typing import Any
 
 import aiosqlite
 
+from ivr.core.ports import Location, NewReport, ReportStatus
 from ivr.domain.clips import ClipInfo
-from ivr.flows.deps import Location, NewReport, ReportStatus
 from ivr.store.db import Op, StoreError
 from ivr.store.journal import Journal, JournalError
 from ivr.store.numbers import NumberBlocks
@@ -63,7 +63,7 @@ def once(op: Op, key: str, moment: datetime) -> Op:
 
 
 class ResilientBook:
-    """Implements ``ivr.flows.deps.ReportBook``: the store when it answers, else the journal."""
+    """Implements ``ivr.core.ports.ReportBook``: the store when it answers, else the journal."""
 
     def __init__(self, reports: Reports, journal: Journal, numbers: NumberBlocks, *,
                  wait_s: float, retry_s: float = 2.0) -> None:

@@ -139,7 +139,7 @@ class ChannelNumbers:
 
 
 @dataclass
-class Channel:
+class AsteriskChannel:
     name: str
     uniqueid: str
     linkedid: str
@@ -223,28 +223,30 @@ class _Callback:
         self.variables = dict(v.partition("=")[::2] for v in variables)
         serial = numbers.next()
         self.uniqueid = get("ChannelId") or f"{UNIQUEID_BASE}.{serial}"
-        self.operator = Channel(channel_name(self.requested, serial), self.uniqueid,
+        self.operator = AsteriskChannel(channel_name(self.requested, serial), self.uniqueid,
                                 self.uniqueid, OPERATOR_CONTEXT, "s", "", "")
         self.out: list[Fields] = []
 
     # -- event layouts ------------------------------------------------------------------------
 
-    def event(self, name: str, channel: Channel | None, *extra: tuple[str, str],
+    def event(self, name: str, channel: AsteriskChannel | None, *extra: tuple[str, str],
               privilege: str = "call,all") -> None:
         snapshot = channel.snapshot(self.channelvars) if channel else []
         self.out.append([("Event", name), ("Privilege", privilege), *snapshot, *extra])
 
-    def dial(self, name: str, dest: Channel, last: tuple[str, str], *, own: bool = False) -> None:
+    def dial(
+        self, name: str, dest: AsteriskChannel, last: tuple[str, str], *, own: bool = False
+    ) -> None:
         """Dial* events; the Originate's own (``own``) carry the operator's leg as Dest only."""
         caller = None if own else self.operator
         self.event(name, caller, *dest.snapshot(self.channelvars, "Dest"), last)
 
-    def device_state(self, channel: Channel, state: str) -> None:
+    def device_state(self, channel: AsteriskChannel, state: str) -> None:
         name = self.requested if channel is self.operator else f"PJSIP/{TRUNK}"
         self.out.append([("Event", "DeviceStateChange"), ("Privilege", "call,all"),
                          ("Device", device(name)), ("State", state)])
 
-    def hangup(self, channel: Channel, cause: int, tech_cause: int | None = None) -> None:
+    def hangup(self, channel: AsteriskChannel, cause: int, tech_cause: int | None = None) -> None:
         tech = [("TechCause", str(tech_cause))] if tech_cause else []
         self.event("Hangup", channel, ("Cause", str(cause)), ("Cause-txt", CAUSES[cause]), *tech)
 
@@ -253,7 +255,7 @@ class _Callback:
         self.event("UserEvent", self.operator, ("UserEvent", USER_EVENT), ("Status", status),
                    privilege="user,all")
 
-    def originate_response(self, reason: int, channel: Channel | None) -> None:
+    def originate_response(self, reason: int, channel: AsteriskChannel | None) -> None:
         action_id = self.get("ActionID")
         fields = [("Event", "OriginateResponse"), ("Privilege", "call,all")]
         fields += [("ActionID", action_id)] if action_id else []
@@ -345,7 +347,7 @@ class _Callback:
         op = self.operator
         op.priority = DIAL
         serial = self.numbers.next()
-        citizen = Channel(f"PJSIP/{TRUNK}-{serial:08x}", f"{UNIQUEID_BASE}.{serial}",
+        citizen = AsteriskChannel(f"PJSIP/{TRUNK}-{serial:08x}", f"{UNIQUEID_BASE}.{serial}",
                           op.linkedid, TRUNK_CONTEXT, "s", "", "")
         self.event("Newchannel", citizen)
         citizen.exten, citizen.language = self.number, LANGUAGE
@@ -382,7 +384,7 @@ class _Callback:
             self.device_state(citizen, "NOT_INUSE")
         self.hangup(op, cause if status != "CANCEL" else 16, tech)
 
-    def citizen_answers(self, citizen: Channel) -> None:
+    def citizen_answers(self, citizen: AsteriskChannel) -> None:
         """Both legs up and bridged; the citizen hangs up first, as in the capture."""
         op = self.operator
         citizen.state = 6
@@ -394,7 +396,7 @@ class _Callback:
                   ("BridgeName", UNKNOWN), ("BridgeNumChannels", "0"),
                   ("BridgeVideoSourceMode", "none")]
 
-        def bridge_event(name: str, members: int, channel: Channel | None) -> None:
+        def bridge_event(name: str, members: int, channel: AsteriskChannel | None) -> None:
             fields = [*bridge[:5], ("BridgeNumChannels", str(members)), bridge[6]]
             snapshot = channel.snapshot(self.channelvars) if channel else []
             self.out.append([("Event", name), ("Privilege", "call,all"), *fields, *snapshot])

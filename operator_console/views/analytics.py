@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ivr.analytics import charts, committee, dashboard, exports, panels, rollup, zonestore
 from ivr.analytics.panels import Filters
-from ivr.domain.roles import Channel, Role
+from ivr.domain.roles import Intake, Role
 from ivr.store import events
 from ivr.store.reports import iso, utc_now
 from operator_console.render import language_of, page
@@ -71,7 +71,7 @@ async def filters_of(request: web.Request, console: Console) -> Filters:
         since=since, until=until,
         types=_many(request, "type", types),
         zones=tuple("" if z == "none" else z for z in zone_values),
-        channels=_many(request, "channel", {c.value for c in Channel}),
+        channels=_many(request, "channel", {c.value for c in Intake}),
     )
 
 
@@ -101,7 +101,7 @@ async def _context(request: web.Request, console: Console, f: Filters) -> dict[s
         "labels": dashboard.type_labels(console.settings, language),
         "zone_names": names, "shapes": shapes, "clock": clock,
         "clock_stale": stale,
-        "channels": [c.value for c in Channel],
+        "channels": [c.value for c in Intake],
         "channel_label": lambda c: dashboard.channel_label(c, language),
         "zone_codes": sorted(names, key=lambda c: (len(c), c)),
         "percent": dashboard.percent, "signed_percent": dashboard.signed_percent,

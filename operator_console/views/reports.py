@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from ivr.domain.reports import TRANSITIONS, ReportState
-from ivr.domain.roles import MANUAL_CHANNELS, Channel, Role
+from ivr.domain.roles import MANUAL_INTAKES, Intake, Role
 from ivr.store.casework import CaseError, ManualReport
 from ivr.store.queries import PAGE, Filters
 from operator_console.render import language_of, page
@@ -192,7 +192,7 @@ def _date(raw: str, *, end: bool = False) -> str:
 @requires(Role.OPERATOR)
 async def new_form(request: web.Request) -> web.Response:
     console = console_of(request)
-    return page(request, "new_report.html", channels=[c.value for c in MANUAL_CHANNELS],
+    return page(request, "new_report.html", channels=[c.value for c in MANUAL_INTAKES],
                 types=console.settings.keypad.types, zones=console.settings.zones,
                 labels=type_labels(console, language_of(request)))
 
@@ -205,10 +205,10 @@ async def create(request: web.Request) -> web.StreamResponse:
     if incident is None:
         raise CaseError("pick an incident type")
     try:
-        channel = Channel(str(form.get("channel", "")))
+        channel = Intake(str(form.get("channel", "")))
     except ValueError as exc:
         raise CaseError("pick the channel the report came by") from exc
-    if channel not in MANUAL_CHANNELS:
+    if channel not in MANUAL_INTAKES:
         raise CaseError("pick the channel the report came by")
     caller = str(form.get("caller", "")).strip()
     if caller and (not ascii_digits(caller, 15) or len(caller) < 6):

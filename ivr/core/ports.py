@@ -1,4 +1,4 @@
-"""The narrow set of things a call flow may use besides its Channel.
+"""The narrow set of things a call flow may use besides its CallControl.
 
 Flows never import a transport or a database driver: they get these protocols,
 implemented by ``ivr.store`` and ``ivr.clips`` and wired in ``ivr.app``.

@@ -1,4 +1,4 @@
-"""``AgiChannel``: the ``Channel`` verbs over one FastAGI connection.
+"""``AgiCallControl``: the ``CallControl`` verbs over one FastAGI connection.
 
 One command at a time: the line goes out, then exactly one reply comes back.
 Asterisk may slip a bare ``HANGUP`` line in anywhere between replies; it is
@@ -22,9 +22,10 @@ from ivr import variables
 from ivr.agi import protocol
 from ivr.agi.connection import AgiConnection, ConnectionEnded, LineTooLong
 from ivr.agi.protocol import Reply
-from ivr.channel import (
+from ivr.config import Settings
+from ivr.core.call_control import (
+    CallControlError,
     CallerHungUp,
-    ChannelError,
     CommandTimeout,
     ProtocolViolation,
     QueueOutcome,
@@ -32,7 +33,6 @@ from ivr.channel import (
     RecordingFailed,
     RecordResult,
 )
-from ivr.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +87,11 @@ def record_result(reply: Reply) -> RecordResult:
         return RecordResult(RecordEnd.DTMF, samples, key_of(reply))
     if reply.result == "-1" and reply.data is None:
         raise CallerHungUp("hung up before recording")
-    raise ChannelError(f"recording failed: {protocol.excerpt(reply.raw)!r}")
+    raise CallControlError(f"recording failed: {protocol.excerpt(reply.raw)!r}")
 
 
-class AgiChannel:
-    """One live call over FastAGI; implements ``ivr.channel.Channel``."""
+class AgiCallControl:
+    """One live call over FastAGI; implements ``ivr.core.call_control.CallControl``."""
 
     def __init__(
         self,
@@ -234,7 +234,7 @@ class AgiChannel:
             finally:
                 self._pass_turn()
             return reply.result == "0"
-        except (ChannelError, OSError, TimeoutError, ValueError) as exc:
+        except (CallControlError, OSError, TimeoutError, ValueError) as exc:
             logger.warning(
                 "call %s: fallback to %s not confirmed: %r", self._uniqueid, context, exc
             )

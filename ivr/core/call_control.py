@@ -1,6 +1,6 @@
 """The verbs a call flow may use, whatever carries the call.
 
-A flow sees only this protocol. ``ivr.agi.channel.AgiChannel`` implements it over
+A flow sees only this protocol. ``ivr.agi.call_control.AgiCallControl`` implements it over
 FastAGI; tests may drive flows through the real server with the wire-level fake
 in ``ivr.testing``. Errors are typed so a flow can tell a caller who hung up
 from a broken command.
@@ -16,15 +16,15 @@ from typing import Protocol
 ALL_KEYS = "0123456789*#"
 
 
-class ChannelError(Exception):
+class CallControlError(Exception):
     """A channel command could not be carried out."""
 
 
-class CallerHungUp(ChannelError):
+class CallerHungUp(CallControlError):
     """The caller hung up: the channel is dead, only bookkeeping may follow."""
 
 
-class CommandRejected(ChannelError):
+class CommandRejected(CallControlError):
     """Asterisk refused the command (510 unknown, 520 bad syntax)."""
 
     def __init__(self, code: int, message: str) -> None:
@@ -33,16 +33,16 @@ class CommandRejected(ChannelError):
         self.message = message
 
 
-class RecordingFailed(ChannelError):
+class RecordingFailed(CallControlError):
     """Asterisk could not write the recording (``200 result=-1 (writefile)``: a full or
     read-only disk, a missing folder). The caller is still on the line."""
 
 
-class CommandTimeout(ChannelError):
+class CommandTimeout(CallControlError):
     """No reply to a command within the per-command time limit."""
 
 
-class ProtocolViolation(ChannelError):
+class ProtocolViolation(CallControlError):
     """The peer sent something that is not an AGI reply."""
 
 
@@ -64,7 +64,7 @@ class QueueOutcome(Enum):
     NO_ANSWER = "no_answer"  # timeout, empty queue or no one available
 
 
-class Channel(Protocol):
+class CallControl(Protocol):
     """One live call, as a flow sees it."""
 
     @property
