@@ -14,6 +14,7 @@ from typing import Protocol
 
 from ivr.domain.clips import ClipInfo
 from ivr.domain.incidents import Keypad
+from ivr.domain.lines import LineConfig
 from ivr.domain.reports import ReportState
 
 
@@ -110,3 +111,25 @@ class Deps:
     clips: ClipKeeper
     clock: Callable[[], datetime]
     disk: DiskSpace | None = None  # None: no check (flows tested without a disk)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedLine:
+    """The version of a line one call runs on, from its first prompt to its last:
+    a publish or a roll-back while it goes on changes only the calls after it."""
+
+    line_id: int
+    version: int
+    config: LineConfig
+
+
+class LineCatalogue(Protocol):
+    """Lines as calls see them: published versions only, read per call."""
+
+    async def for_call(self, dialled: str | None, flow: str) -> PublishedLine | None:
+        """The live version of the line ``dialled`` reaches; when no line has that
+        number, the default line of ``flow`` (logged by the caller); None when no
+        line of that flow is published at all."""
+
+    def audio_path(self, sha256: str) -> Path:
+        """Where a prompt library file is, as Asterisk sees it (no extension)."""

@@ -1,0 +1,143 @@
+"""Can this line be published? Every problem, each in words an admin can act on.
+
+A line is complete when every menu can be finished (each key leads somewhere, no
+loop without a way out, no operator offered where none can answer), every
+incident type it offers exists, and every prompt a caller can hear has audio in
+every language of the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ivr.domain.lines import Action, Flow, LineConfig, Menu, OnFail
+
+DIGIT_PROMPTS = (*(f"digit_{d}" for d in "0123456789"), "digit_star", "digit_hash")
+STATUS_PROMPTS = (
+    "status_enter", "status_not_found", "status_received", "status_in_process",
+    "status_resolved", "last_changed", "status_long_ago",
+    "unit_minute", "unit_minutes", "unit_hour", "unit_hours", "unit_day", "unit_days",
+    *(f"number_{n}" for n in range(61)),
+)
+# What the report flow itself says, besides its menus.
+REPORT_PROMPTS = (
+    "greeting", "press", "hint_one_key", "goodbye", "goodbye_retry",
+    "callback_is", "callback_confirm", "callback_enter", "callback_invalid",
+    "zone_enter", "zone_invalid", "record_instructions", "beep", "record_empty",
+    "record_failed", "review_menu", "message_saved", "report_number_is", "thanks_goodbye",
+    "no_input", "invalid",
+)
+OPERATOR_PROMPTS = ("connecting_operator", "operator_unavailable")
+LANGUAGE_PROMPT = "language_option"  # "Para español, marque" in each language, then its digit
+CLOSED_PROMPT = "closed"  # said after the greeting when operators are off duty
+
+
+def required_prompts(line: LineConfig) -> dict[str, str]:
+    """Prompt id → why the line needs it (for the message when it is missing)."""
+    need: dict[str, str] = {}
+
+    def add(ids: tuple[str, ...] | list[str], why: str) -> None:
+        for pid in ids:
+            need.setdefault(pid, why)
+
+    add(list(DIGIT_PROMPTS), "digits are read to callers")
+    if len(line.languages) > 1:
+        add([LANGUAGE_PROMPT], "the language menu")
+    if line.flow is Flow.STATUS:
+        add(["greeting", "goodbye", "no_input", *STATUS_PROMPTS], "the status flow")
+        return need
+    add(list(REPORT_PROMPTS), "the report flow")
+    if line.hours:
+        add([CLOSED_PROMPT], "opening hours are set")
+    for menu in _reachable(line):
+        where = f"menu {menu.id}"
+        add([menu.intro, menu.invalid_prompt, menu.no_input_prompt], where)
+        for option in menu.options:
+            add([option.announce], f"{where} key {option.key}")
+            if option.action is Action.STATUS:
+                add(list(STATUS_PROMPTS), f"{where} key {option.key} (status)")
+            if option.action is Action.OPERATOR:
+                add(list(OPERATOR_PROMPTS), f"{where} key {option.key} (operator)")
+        if menu.on_fail is OnFail.OPERATOR and line.operator_queue:
+            add(list(OPERATOR_PROMPTS), f"{where} (after the last try)")
+    if any(t.emergency for t in line.types) and line.operator_queue:
+        add(list(OPERATOR_PROMPTS), "emergencies go to an operator")
+    return need
+
+
+def problems(line: LineConfig) -> list[str]:
+    """Everything that stops this line from being published; empty when it can be."""
+    out = list(_menu_problems(line))
+    if not line.numbers:
+        out.append("the line has no number to dial")
+    for pid, why in required_prompts(line).items():
+        missing = [lang for lang in line.languages if not line.audio(pid, lang)]
+        if missing:
+            out.append(f"prompt {pid} has no audio in {', '.join(missing)} (needed by {why})")
+    return out
+
+
+def _menu_problems(line: LineConfig) -> Iterator[str]:
+    if line.flow is not Flow.REPORT:
+        return
+    if line.menu(line.start_menu) is None:
+        yield f"the start menu {line.start_menu!r} does not exist"
+        return
+    offered: set[str] = set()
+    for menu in line.menus:
+        if not menu.options:
+            yield f"menu {menu.id} has no options"
+        for option in menu.options:
+            at = f"menu {menu.id} key {option.key}"
+            if option.action is Action.TYPE:
+                if line.type(option.target) is None:
+                    yield f"{at} leads to incident type {option.target!r}, which does not exist"
+                offered.add(option.target or "")
+            elif option.action is Action.MENU:
+                if line.menu(option.target) is None:
+                    yield f"{at} leads to menu {option.target!r}, which does not exist"
+                elif option.target == menu.id:
+                    yield f"{at} leads back to the same menu (use 'repeat')"
+            elif option.target:
+                yield f"{at}: action {option.action.value} takes no target"
+            if option.action is Action.OPERATOR and not line.operator_queue:
+                yield f"{at} offers an operator, but the line has no operator queue"
+    yield from _loops(line)
+    reachable = {m.id for m in _reachable(line)}
+    for menu in line.menus:
+        if menu.id not in reachable:
+            yield f"menu {menu.id} cannot be reached from the start menu {line.start_menu}"
+
+
+def _ends(menu: Menu) -> bool:
+    """Does this menu itself offer a way out (not another menu, not a repeat)?"""
+    return any(o.action not in (Action.MENU, Action.REPEAT) for o in menu.options)
+
+
+def _loops(line: LineConfig) -> Iterator[str]:
+    """Menus from which no key ever reaches a way out: a caller would go round forever."""
+    exits = {m.id for m in line.menus if _ends(m)}
+    changed = True
+    while changed:  # a menu leads out when one of its keys reaches a menu that does
+        changed = False
+        for m in line.menus:
+            if m.id not in exits and any(
+                o.action is Action.MENU and o.target in exits for o in m.options
+            ):
+                exits.add(m.id)
+                changed = True
+    for m in line.menus:
+        if m.id not in exits and m.options:
+            yield f"menu {m.id} has no way out: every key leads only to menus or repeats"
+
+
+def _reachable(line: LineConfig) -> list[Menu]:
+    seen: list[Menu] = []
+    todo = [line.start_menu]
+    while todo:
+        menu = line.menu(todo.pop())
+        if menu is None or menu in seen:
+            continue
+        seen.append(menu)
+        todo += [o.target for o in menu.options if o.action is Action.MENU]
+    return seen
