@@ -70,7 +70,8 @@ class Controller:
 
 def _env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTA_")}
-    for name in ("database", "voiceclips", "prompts", "agi_port", "console_port", "ami_host",
+    for name in ("database", "voiceclips", "prompts", "agi_port", "console_port", "metrics_port",
+                 "ami_host",
                  "ami_port", "ami_secret", "ami_username", "operator_timeout_s", "log_level",
                  "shutdown_grace_s", "report_line", "status_line"):
         env[f"ALERTA_{name.upper()}"] = str(getattr(settings, name))
@@ -169,6 +170,8 @@ def running_stack(root: Path, *, extra_files: dict[str, str] | None = None,
         prompts=ROOT / "prompts",
         agi_port=free_port(socket.SOCK_STREAM),
         console_port=free_port(socket.SOCK_STREAM),
+        # Never the default 9464: another controller (a deployment, a parallel test) may hold it.
+        metrics_port=free_port(socket.SOCK_STREAM),
         ami_secret=SECRET,
         shutdown_grace_s=5.0,
         **overrides,
