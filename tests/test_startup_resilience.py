@@ -284,7 +284,8 @@ async def test_a_call_cut_by_a_crash_is_closed_as_interrupted_at_restart_and_its
     config.write_text(
         f'database = "{tmp_path / "alerta.sqlite3"}"\nvoiceclips = "{tmp_path / "voiceclips"}"\n'
         f'prompts = "{ROOT / "prompts"}"\nagi_port = {free_port()}\n'
-        f"console_port = {free_port()}\nmin_free_mb = 0\nmenu_timeout_s = 5.0\n"
+        f"console_port = {free_port()}\nmetrics_port = {free_port()}\n"
+        "min_free_mb = 0\nmenu_timeout_s = 5.0\n"
     )
     settings = load(config, env={})
     voice = make_tone_wav(tmp_path / "voice.wav", 2.0)
