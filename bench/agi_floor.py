@@ -39,7 +39,10 @@ SEQUENCE = [
     "ANSWER",
     'SET VARIABLE ALERTA_STEP "language"',
     f'STREAM FILE {P}/greeting "12"',
-    f"GET DATA {P}/language_choice 4000 1",
+    f'STREAM FILE {P}/language_option "12"',
+    f'STREAM FILE {P}/digit_1 "12"',
+    f'STREAM FILE {P}/language_option "12"',
+    f"GET DATA {P}/digit_2 4000 1",
     'SET VARIABLE CHANNEL(language) "es"',
     'SET VARIABLE ALERTA_STEP "menu"',
     *(f"STREAM FILE {P}/{name} {ALL}" for name in [

@@ -14,11 +14,15 @@ from ivr.clips.reconcile import Reconciler
 from ivr.clips.service import ClipService, jobs_config
 from ivr.clips.vault import ClipVault
 from ivr.config import Settings
+from ivr.core.line_seed import seed_lines
+from ivr.core.lines import LineAdmin, PublishedLines
 from ivr.core.ports import Deps, FlowConfig
 from ivr.metrics import process_metrics
+from ivr.promptaudio.library import PromptLibrary
 from ivr.store.db import Database, StoreError
 from ivr.store.directory import CallerDirectory
 from ivr.store.journal import Journal
+from ivr.store.lines import LineStore
 from ivr.store.numbers import NumberBlocks
 from ivr.store.reports import Reports, utc_now
 from ivr.store.resilient import ResilientBook
@@ -56,6 +60,7 @@ class Services:
     clip_jobs: ClipService | None = None  # transcription and audio jobs, when started
     book: ResilientBook | None = None  # the report book calls write to (store or journal)
     reconciler: Reconciler | None = None  # start-up clip work, and its retry on a full disk
+    lines: LineAdmin | None = None  # what admins change: lines, menus, prompts
 
 
 @asynccontextmanager
@@ -88,6 +93,10 @@ async def services(
         ).start()
         process_metrics().watch_journal(book.pending)
         directory = CallerDirectory(db)
+        library = PromptLibrary(settings.prompt_library_folder).prepare()
+        line_store = LineStore(db, utc_now)
+        lines = LineAdmin(line_store, library)
+        await seed_lines(lines, settings)
         if reconcile_clips:
             reconciler = Reconciler(vault, db, reports, retry_s=settings.clip_retry_s)
             after_journal = await _tidy_after_journal(book, reconciler, refused, db)
@@ -97,11 +106,13 @@ async def services(
             directory=directory,
             clips=vault,
             clock=utc_now,
+            lines=PublishedLines(line_store, library),
             disk=DiskGuard(vault.root, settings.min_free_mb, db, utc_now),
         )
         jobs = await ClipService(jobs_config(settings), db).start() if clip_jobs else None
         try:
-            yield Services(settings, db, reports, directory, vault, deps, jobs, book, reconciler)
+            yield Services(settings, db, reports, directory, vault, deps, jobs, book, reconciler,
+                           lines)
         finally:
             if jobs is not None:
                 await jobs.stop()

@@ -54,7 +54,13 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
         float, 2.0, "how long a call waits for the database before its report goes to the journal"
     ),
     "report_number_block": (int, 200, "report numbers a controller reserves ahead"),
-    "prompts": (Path, Path("prompts"), "prompt folder as Asterisk sees it (<lang>/<id>.wav)"),
+    "prompts": (Path, Path("prompts"), "shipped prompts as Asterisk sees them (<lang>/<id>.wav)"),
+    "prompt_library": (
+        Path,
+        Path(""),
+        "where the lines' prompt audio lives, readable by Asterisk "
+        "(default: <database folder>/prompt-library)",
+    ),
     "agi_host": (str, "127.0.0.1", "FastAGI listen address"),
     "agi_port": (int, 4573, "FastAGI listen port"),
     "agi_backlog": (int, 512, "listen backlog of the FastAGI socket"),
@@ -162,6 +168,7 @@ class Settings:
     journal_after_s: float = 2.0
     report_number_block: int = 200
     prompts: Path = Path("prompts")
+    prompt_library: Path = Path("")
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
     agi_backlog: int = 512
@@ -244,6 +251,12 @@ class Settings:
     def journal_folder(self) -> Path:
         return self.journal_dir if str(self.journal_dir) not in ("", ".") else (
             self.voiceclips / ".journal"
+        )
+
+    @property
+    def prompt_library_folder(self) -> Path:
+        return self.prompt_library if str(self.prompt_library) not in ("", ".") else (
+            self.database.parent / "prompt-library"
         )
 
     @property

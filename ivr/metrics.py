@@ -169,6 +169,12 @@ class Metrics:
             "alerta_ami_link_changes", "AMI link state changes, by the state entered",
             ["state"], registry=registry,
         )
+        self.prompt_fallbacks = Counter(
+            "alerta_prompt_fallbacks",
+            "Prompts a line lacked in the caller's language: played in the line's first "
+            "language, as the shipped recording, or skipped",
+            ["kind"], registry=registry,
+        )
         self._call_children: dict[tuple[str, str, str], Counter] = {}
         self._ami_state = AMI_STATES[0]
         self._disks: dict[str, Path] = {}
@@ -190,6 +196,9 @@ class Metrics:
             if len(self._call_children) < MAX_CACHED_LABELS:
                 self._call_children[key] = child
         child.inc()
+
+    def prompt_fallback(self, kind: str) -> None:
+        self.prompt_fallbacks.labels(kind).inc()
 
     def ami_state(self, state: str) -> None:
         state = state if state in AMI_STATES else "down"

@@ -46,8 +46,15 @@ def _pcaps() -> ModuleType:
     return module
 
 
+# The language menu: each language offered in its own voice ("lang:id" names the voice).
+LANGUAGE_MENU = ("greeting", "es:language_option", "es:digit_1", "en:language_option",
+                 "en:digit_2")
+
+
 @functools.cache
 def prompt_s(language: str, prompt_id: str) -> float:
+    if ":" in prompt_id:
+        language, prompt_id = prompt_id.split(":", 1)
     with wave.open(str(ROOT / "prompts" / language / f"{prompt_id}.wav"), "rb") as wav:
         return wav.getnframes() / wav.getframerate()
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e_asterisk import SippCall, Stack, callers_csv, finish, place, running_stack
-from tests.e2e_dialogue import Step, dialogue, menu_until, read_back
+from tests.e2e_dialogue import LANGUAGE_MENU, Step, dialogue, menu_until, read_back
 
 MESSAGE_S = 4.8  # tests/sipp/audio/message.wav, spoken after the beep
 TYPED_CALLBACK = "987654321"  # what a withheld caller types (tests/sipp/make_pcaps.py)
@@ -44,7 +44,7 @@ RECORD = ("record_instructions", "beep")
 
 def robbery_until_review(n: int, review: str) -> list[Step]:
     return [
-        Step(("greeting", "language_choice"), "1"),
+        Step(LANGUAGE_MENU, "1"),
         Step(menu_until("2"), "2"),
         Step(read_back(branch_caller(n)), "1"),
         Step(("zone_enter",), "#"),
@@ -56,7 +56,7 @@ def robbery_until_review(n: int, review: str) -> list[Step]:
 
 DIALOGUES: dict[str, tuple[int, list[Step]]] = {
     "english": (1, [
-        Step(("greeting", "language_choice"), "2", language="en"),
+        Step(LANGUAGE_MENU, "2", language="en"),
         Step(menu_until("2"), "2"),
         Step(read_back(branch_caller(1)), "1"),
         Step(("zone_enter",), "#"),
@@ -65,7 +65,7 @@ DIALOGUES: dict[str, tuple[int, list[Step]]] = {
         Step(("review_menu",), "1"),
     ]),
     "typed_callback_and_zone": (2, [
-        Step(("greeting", "language_choice"), "1"),
+        Step(LANGUAGE_MENU, "1"),
         Step(menu_until("3"), "3"),
         Step(read_back(branch_caller(2)), "2"),
         Step(("callback_enter",), "912345678#"),
@@ -81,17 +81,17 @@ DIALOGUES: dict[str, tuple[int, list[Step]]] = {
         Step((), "#"),
     ]),
     "operator_key": (4, [
-        Step(("greeting", "language_choice"), "1"),
+        Step(LANGUAGE_MENU, "1"),
         Step(menu_until("0"), "0"),
     ]),
     "three_wrong_keys": (5, [
-        Step(("greeting", "language_choice"), "1"),
+        Step(LANGUAGE_MENU, "1"),
         Step(("menu_intro",), "7"),
         Step(("invalid", "hint_one_key", "menu_intro"), "8"),
         Step(("invalid", "hint_one_key", "menu_intro"), "7"),
     ]),
     "status_not_found": (6, [
-        Step(("greeting", "language_choice"), "1"),
+        Step(LANGUAGE_MENU, "1"),
         Step(menu_until("9"), "9"),
         Step(("status_enter",), "999999#"),
         Step(("status_not_found", "status_enter"), "999998#"),
@@ -100,7 +100,7 @@ DIALOGUES: dict[str, tuple[int, list[Step]]] = {
 }
 # Hanging up while asked for a report number: nothing to keep, nothing broken.
 HANGUP_IN_STATUS = (8, [
-    Step(("greeting", "language_choice"), "1"),
+    Step(LANGUAGE_MENU, "1"),
     Step(menu_until("9"), "9"),
 ])
 STATUS_LINE = (7, [Step(("status_enter",), "1#")])

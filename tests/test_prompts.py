@@ -125,12 +125,6 @@ def test_every_prompt_is_an_8khz_mono_16bit_wav_of_sensible_length(
     assert max(abs(s) for s in samples) > 3000, f"{path} is (nearly) silent"
 
 
-def test_the_language_choice_is_one_file_for_both_languages() -> None:
-    es = (PROMPTS / "es" / "language_choice.wav").read_bytes()
-    en = (PROMPTS / "en" / "language_choice.wav").read_bytes()
-    assert es == en
-
-
 def test_the_beep_is_a_quarter_second_tone() -> None:
     params, samples = _read_wav(PROMPTS / "es" / "beep.wav")
     assert params.nframes == 2000  # 0.25 s at 8 kHz

@@ -27,6 +27,7 @@ class NewReport:
     call_id: str
     caller_id_raw: str | None
     caller: str | None  # a usable caller ID, provisionally the callback number
+    callback_minutes: int | None = None  # the line's deadline for this type; None: settings'
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ class Deps:
     directory: Directory
     clips: ClipKeeper
     clock: Callable[[], datetime]
+    lines: LineCatalogue  # what each call runs on: the live version of its line
     disk: DiskSpace | None = None  # None: no check (flows tested without a disk)
 
 
@@ -121,15 +123,15 @@ class PublishedLine:
     line_id: int
     version: int
     config: LineConfig
+    prompts: Path  # this version's own folder: <prompts>/<lang>/<id> as Asterisk sees it
+    matched: bool = True  # False: the dialled number is no line's; this is the default line
 
 
 class LineCatalogue(Protocol):
-    """Lines as calls see them: published versions only, read per call."""
+    """Lines as calls see them: published versions only, read once per call."""
 
-    async def for_call(self, dialled: str | None, flow: str) -> PublishedLine | None:
+    async def for_call(self, dialled: str | None, flow: str | None) -> PublishedLine | None:
         """The live version of the line ``dialled`` reaches; when no line has that
-        number, the default line of ``flow`` (logged by the caller); None when no
-        line of that flow is published at all."""
-
-    def audio_path(self, sha256: str) -> Path:
-        """Where a prompt library file is, as Asterisk sees it (no extension)."""
+        number, the default line of ``flow`` (None: of any flow, the report line by
+        default); None when no such line is published at all. While the store is
+        away, the version last seen."""

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 FORMAT = 1  # the document format; bumped only with a reader for the old one
 KEYS = "0123456789*#"
@@ -141,6 +143,14 @@ class LineConfig:
         entry = self.prompts.get(prompt_id, {}).get(language)
         return entry.audio if entry else None
 
+    def on_duty(self, moment: datetime) -> bool:
+        """Are operators on duty at ``moment`` (aware) by the line's hours and time zone?"""
+        if not self.hours:
+            return True
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        hhmm = local.strftime("%H:%M")
+        return any(local.weekday() in h.days and h.start <= hhmm < h.end for h in self.hours)
+
     def with_prompt(self, prompt_id: str, language: str, prompt: PromptText) -> LineConfig:
         prompts = {k: dict(v) for k, v in self.prompts.items()}
         prompts.setdefault(prompt_id, {})[language] = prompt
@@ -258,11 +268,19 @@ def _read_line(doc: Any) -> LineConfig:
     start = _get(doc, "start_menu", str, where, "main" if flow is Flow.REPORT else None)
     return LineConfig(
         slug=slug, name=name.strip(), flow=flow, numbers=numbers, languages=languages,
-        timezone=_get(doc, "timezone", str, where, "America/Lima"),
+        timezone=_zone(_get(doc, "timezone", str, where, "America/Lima"), where),
         hours=tuple(_read_hours(h, where) for h in _get(doc, "hours", list, where, [])),
         operator_queue=queue or None, start_menu=start, menus=menus, types=types,
         prompts=_read_prompts(_get(doc, "prompts", dict, where, {}), where),
     )
+
+
+def _zone(name: str, where: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise LineError(f"{where}: {name[:40]!r} is not a time zone (America/Lima)") from None
+    return name
 
 
 def _unique(ids: list[str], what: str) -> None:

@@ -7,15 +7,23 @@ from collections.abc import Awaitable, Callable
 from ivr.core.call_control import CallControl
 from ivr.core.ports import Deps
 from ivr.flows import report, status
-from ivr.flows.common import Outcome
+from ivr.flows.common import Outcome, line_for
 
 Flow = Callable[[CallControl, Deps], Awaitable[Outcome]]
 Route = Callable[[CallControl], Awaitable[Outcome]]
+
+async def by_number(channel: CallControl, deps: Deps) -> Outcome:
+    """``agi://…/line``: the dialled number picks the line, and the line its flow, so a
+    number an admin adds needs no dialplan change (the catch-all extension sends it)."""
+    line = await line_for(channel, deps, None)
+    return await REGISTRY[line.config.flow.value](channel, deps)
+
 
 REGISTRY: dict[str, Flow] = {
     "report": report.run,
     "status": status.run,
 }
+ROUTES: dict[str, Flow] = {**REGISTRY, "line": by_number}
 
 
 def routes(deps: Deps) -> dict[str, Route]:
@@ -28,4 +36,4 @@ def routes(deps: Deps) -> dict[str, Route]:
         route.__name__ = getattr(flow, "__module__", "flow")
         return route
 
-    return {name: bind(flow) for name, flow in REGISTRY.items()}
+    return {name: bind(flow) for name, flow in ROUTES.items()}

@@ -1,13 +1,16 @@
-"""What every flow shares: the call's language, steps, prompts and the menu helper."""
+"""What every flow shares: the call's line and language, steps, prompts and the menu helper."""
 
 from __future__ import annotations
 
-import functools
+import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ivr.core.call_control import ALL_KEYS, CallControl
-from ivr.core.ports import Deps
+from ivr.core.ports import Deps, PublishedLine
+from ivr.flows.prompts import prompt_path
+
+logger = logging.getLogger(__name__)
 
 
 class Step(StrEnum):
@@ -34,12 +37,40 @@ class Outcome(StrEnum):
     INTERRUPTED = "interrupted"  # the controller shut down under the call
 
 
+class NoLine(RuntimeError):
+    """No published line takes this call: the server sends it to the fallback context."""
+
+
+def dialled_number(channel: CallControl) -> str | None:
+    """The number the caller dialled: ``?line=`` on the AGI address, else the extension
+    (``s`` means the provider sent none: then the DNID)."""
+    for value in (channel.args.get("line"), channel.info.get("extension"),
+                  channel.info.get("dnid")):
+        if value and value not in ("s", "unknown") and len(value) <= 20 and all(
+                c in "0123456789+*#" for c in value):
+            return value
+    return None
+
+
+async def line_for(channel: CallControl, deps: Deps, flow: str | None) -> PublishedLine:
+    dialled = dialled_number(channel)
+    line = await deps.lines.for_call(dialled, flow)
+    if line is None:
+        raise NoLine(f"no published {flow or 'report'} line for number {dialled}")
+    if not line.matched:
+        logger.info("call %s: number %s is no line's; the default %s line %s takes it",
+                    channel.info.get("uniqueid", "?"), dialled or "(none)",
+                    line.config.flow.value, line.config.slug)
+    return line
+
+
 @dataclass
 class Call:
     """One call as the flow goes through it."""
 
     channel: CallControl
     deps: Deps
+    line: PublishedLine  # the version this call runs on, start to end
     language: str = ""
     step: Step | None = None
     report: int | None = None
@@ -49,14 +80,16 @@ class Call:
 
     def __post_init__(self) -> None:
         if not self.language:
-            self.language = self.deps.config.languages[0]
+            self.language = self.line.config.languages[0]
 
     @property
     def call_id(self) -> str:
         return self.channel.info.get("uniqueid", "") or "call"
 
-    def prompt(self, prompt_id: str) -> str:
-        return _prompt_path(str(self.deps.config.prompts), self.language, prompt_id)
+    def prompt(self, prompt_id: str, language: str | None = None) -> str:
+        """What Asterisk plays for ``prompt_id`` in the call's language, or its fallback."""
+        return prompt_path(self.line, self.deps.config.prompts, language or self.language,
+                           prompt_id)
 
     def prompts(self, *prompt_ids: str) -> list[str]:
         return [self.prompt(p) for p in prompt_ids]
@@ -79,6 +112,8 @@ class Call:
         *,
         tries: int | None = None,
         timeout_s: float | None = None,
+        invalid: str = "invalid",
+        no_input: str = "no_input",
     ) -> str | None:
         """Ask for one key out of ``valid``.
 
@@ -99,7 +134,7 @@ class Call:
             if key is not None and key in valid:
                 return key
             if attempt + 1 < tries:
-                await self.say("invalid" if key else "no_input", "hint_one_key")
+                await self.say(invalid if key else no_input, "hint_one_key")
         return None
 
     async def ask_number(
@@ -110,9 +145,3 @@ class Call:
         return await self.channel.read_digits(
             self.prompt(prompt_id), max_digits=max_digits, timeout_s=timeout
         )
-
-
-@functools.lru_cache(maxsize=4096)
-def _prompt_path(folder: str, language: str, prompt_id: str) -> str:
-    """``<prompts>/<lang>/<id>`` as Asterisk sees it; the same few hundred strings every call."""
-    return f"{folder}/{language}/{prompt_id}"

@@ -19,19 +19,20 @@ from ivr.core.call_control import (
 )
 from ivr.core.ports import Deps, Location, NewReport
 from ivr.domain.clips import ClipInfo, ClipInvalid
-from ivr.domain.incidents import OPERATOR_PRIORITY, OPERATOR_TYPE_ID, Keypad, MenuAction
+from ivr.domain.incidents import OPERATOR_PRIORITY, OPERATOR_TYPE_ID
+from ivr.domain.lines import Action, OnFail
 from ivr.domain.numbers import callback_caller_id, raw_caller_id, valid_phone
-from ivr.flows.common import Call, Outcome, Step
+from ivr.flows.common import Call, Outcome, Step, line_for
+from ivr.flows.menu import choose, choose_language
 from ivr.flows.status import tell_status
 
 logger = logging.getLogger(__name__)
 
-LANGUAGE_WAIT_S = 4.0
 MAX_LISTENS = 3
 
 
 async def run(channel: CallControl, deps: Deps) -> Outcome:
-    call = Call(channel, deps)
+    call = Call(channel, deps, await line_for(channel, deps, "report"))
     try:
         outcome = await _converse(call)
     except CallerHungUp:
@@ -64,25 +65,30 @@ async def _close(call: Call, outcome: Outcome) -> None:
 
 
 async def _converse(call: Call) -> Outcome:
-    channel, config = call.channel, call.deps.config
+    channel, config, line = call.channel, call.deps.config, call.line.config
     await channel.answer()
-    await _choose_language(call)
+    await call.enter(Step.LANGUAGE)
+    await choose_language(call)
+    await channel.set_variable(variables.LANGUAGE, call.language)
+    on_duty = line.on_duty(call.deps.clock())
+    if not on_duty and line.operator_queue:
+        await call.say("closed")
 
     await call.enter(Step.MENU)
-    keypad = config.keypad
-    key = await call.menu(_menu_prompts(keypad), keypad.keys)
-    choice = keypad.choose(key) if key else None
-    if choice is not None and choice.action is MenuAction.STATUS:
+    option, menu = await choose(call)
+    if option is not None and option.action is Action.STATUS:
         outcome = await tell_status(call)
         await call.say("goodbye")
         await channel.hangup()
         return outcome
-    if choice is None and not config.operator_queue:
+    gave_up = option is None and (
+        not line.operator_queue or (menu is not None and menu.on_fail is OnFail.GOODBYE))
+    if gave_up:
         await call.say("goodbye_retry")
         await channel.hangup()
         return Outcome.GAVE_UP
 
-    incident = choice.incident if choice else None
+    incident = line.type(option.target) if option and option.action is Action.TYPE else None
     # The caller ID stands as the callback number only if it passes the rule a typed number does.
     caller_id = callback_caller_id(
         channel.info.get("callerid"),
@@ -99,6 +105,7 @@ async def _converse(call: Call) -> Outcome:
             call_id=call.call_id,
             caller_id_raw=raw_caller_id(channel.info.get("callerid")),
             caller=caller_id,
+            callback_minutes=incident.callback_minutes if incident else None,
         )
     )
     await channel.set_variable(variables.REPORT, str(call.report))
@@ -117,7 +124,7 @@ async def _converse(call: Call) -> Outcome:
         if await _to_operator(call):
             call.complete = True
             return Outcome.OPERATOR
-        if call.deps.config.operator_queue:
+        if call.line.config.operator_queue:
             await call.say("operator_unavailable")
     kept, failed = await _message(call)
     call.complete = kept is not None
@@ -137,37 +144,9 @@ async def _converse(call: Call) -> Outcome:
     return Outcome.COMPLETED
 
 
-async def _choose_language(call: Call) -> None:
-    await call.enter(Step.LANGUAGE)
-    languages = call.deps.config.languages
-    if len(languages) < 2:
-        await call.say("greeting")
-    else:
-        key = await call.say("greeting", keys="12")
-        if key is None:
-            digits, _ = await call.channel.read_digits(
-                call.prompt("language_choice"), max_digits=1, timeout_s=LANGUAGE_WAIT_S
-            )
-            key = digits
-        if key == "2":
-            call.language = languages[1]
-    await call.channel.set_variable(variables.LANGUAGE, call.language)
-
-
-def _menu_prompts(keypad: Keypad) -> list[str]:
-    prompts = ["menu_intro"]
-    for incident in keypad.types:
-        prompts += [f"type_{incident.id}", "press", f"digit_{incident.key}"]
-    if keypad.status_key:
-        prompts += ["option_status", "press", f"digit_{keypad.status_key}"]
-    if keypad.operator_key:
-        prompts += ["option_operator", "press", f"digit_{keypad.operator_key}"]
-    return prompts
-
-
 async def _to_operator(call: Call) -> bool:
-    queue = call.deps.config.operator_queue
-    if not queue:
+    queue = call.line.config.operator_queue
+    if not queue or not call.line.config.on_duty(call.deps.clock()):
         return False
     await call.enter(Step.OPERATOR)
     await call.say("connecting_operator")

@@ -6,14 +6,15 @@ from ivr.core.call_control import CallControl, CallerHungUp
 from ivr.core.ports import Deps
 from ivr.domain.numbers import parse_report_number
 from ivr.domain.reports import age_for_speech, caller_status
-from ivr.flows.common import Call, Outcome, Step
+from ivr.flows.common import Call, Outcome, Step, line_for
 
 REPORT_NUMBER_MAX_DIGITS = 10
 
 
 async def run(channel: CallControl, deps: Deps) -> Outcome:
     """Entry point for ``agi://…/status`` (the status line's own number)."""
-    call = Call(channel, deps, language=_language(channel, deps))
+    line = await line_for(channel, deps, "status")
+    call = Call(channel, deps, line, language=_language(channel, line.config.languages))
     try:
         await channel.answer()
         outcome = await tell_status(call)
@@ -24,9 +25,9 @@ async def run(channel: CallControl, deps: Deps) -> Outcome:
         return Outcome.HUNG_UP
 
 
-def _language(channel: CallControl, deps: Deps) -> str:
+def _language(channel: CallControl, languages: tuple[str, ...]) -> str:
     wanted = channel.args.get("lang") or channel.info.get("language", "")
-    return wanted if wanted in deps.config.languages else deps.config.languages[0]
+    return wanted if wanted in languages else languages[0]
 
 
 async def tell_status(call: Call) -> Outcome:

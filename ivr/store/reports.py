@@ -52,7 +52,8 @@ class Reports:
 
     def op_open(self, new: NewReport, moment: datetime, number: int | None = None) -> Op:
         now = iso(moment)
-        due = callback_due(self.deadlines, new.type_id, moment)
+        due = (iso(moment + timedelta(minutes=new.callback_minutes)) if new.callback_minutes
+               else callback_due(self.deadlines, new.type_id, moment))
 
         async def op(conn: aiosqlite.Connection) -> int:
             report = number if number is not None else await next_free_number(conn)

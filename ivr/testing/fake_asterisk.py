@@ -73,6 +73,9 @@ class CallScript:
     - ``timeout_s``: the whole call's limit; past it the fake hangs up the socket.
     - ``unwritable_takes``: RECORD FILE commands (1 = the first) that answer
       ``200 result=-1 (writefile)``, as Asterisk does on a full disk.
+    - ``hold_at``: a value of ALERTA_STEP where the caller lingers: the reply to that
+      SET VARIABLE waits until the test sets ``release``; ``holding`` is set once there
+      (a call kept in progress while the test changes something, a publish say).
     """
 
     keys: Sequence[str] = ()
@@ -90,6 +93,9 @@ class CallScript:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float = 30.0
     unwritable_takes: tuple[int, ...] = ()
+    hold_at: str | None = None
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -174,6 +180,7 @@ class _Call:
         self.hangup_on = frozenset(" ".join(name.upper().split()) for name in script.hangup_on)
         self.armed = script.hangup_at == HANGUP_AT_START
         self.takes = 0  # RECORD FILE commands heard
+        self.hold_now = False  # the caller lingers before this reply (``hold_at``)
         self.dead = False
         self.hangup_line_due = False  # the channel just died: a bare HANGUP must follow
         self.hangup_line_pending = False  # ... and it waits for the server's next command
@@ -374,6 +381,8 @@ class _Call:
             self.result.steps.append(value)
             if value == self.script.hangup_at:
                 self.armed = True
+            if value == self.script.hold_at:
+                self.hold_now = True
         return "200 result=1"
 
     def exec_app(self, args: list[str], hangs_up: bool) -> str:
@@ -568,7 +577,24 @@ class _Wire(asyncio.BufferedProtocol):
             )
             future.add_done_callback(lambda done: self._recorded(answer, done))
             return
+        if self.call.hold_now:
+            self.call.hold_now = False
+            self.recording = True  # later lines wait, as behind a recording
+            self.call.script.holding.set()
+            task = asyncio.get_running_loop().create_task(self.call.script.release.wait())
+            task.add_done_callback(lambda _: self._released(answer))
+            return
         self._send(answer)
+
+    def _released(self, answer: list[str]) -> None:
+        self.recording = False
+        if self.over.done():
+            return
+        self._send(answer)
+        while self.waiting and not self.recording and not self.over.done():
+            self._command(self.waiting.popleft(), time.perf_counter())
+        if self.eof and not self.recording and not self.over.done():
+            self._server_left()
 
     def _recorded(self, answer: _LateAnswer, done: asyncio.Future[bool]) -> None:
         self.recording = False

@@ -1,0 +1,126 @@
+"""Version 1 of the lines, from today's configuration file and the shipped prompts.
+
+On the first start of a database with no lines, the TOML keypad (incident types,
+status and operator keys), languages, menu tries and operator queue become the
+default report line, and the shipped prompt folder becomes its audio; a status
+line is made the same way. From then on admins change lines in the console and
+the TOML's keypad is no longer read for calls (the log says so at start-up).
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ivr.config import Settings
+from ivr.core.lines import LineAdmin, LineConflict, LineProblems
+from ivr.domain.line_check import required_prompts
+from ivr.domain.lines import (
+    Action,
+    Flow,
+    IncidentType,
+    LineConfig,
+    Menu,
+    OnFail,
+    Option,
+    PromptText,
+)
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "system"
+
+
+def catalogue_texts(shipped: Path) -> dict[str, dict[str, str]]:
+    """prompt id → language → text, from the catalogue the shipped prompts were made from."""
+    path = shipped / "catalogue.toml"
+    if not path.is_file():
+        return {}
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    out: dict[str, dict[str, str]] = {}
+    for pid, entry in data.get("prompt", {}).items():
+        texts = {k: v for k, v in entry.items() if isinstance(v, str)}
+        if "segments" in entry:
+            joined = " ".join(s.get("text", "") for s in entry["segments"])
+            texts = {lang: joined for lang in data.get("voices", {})}
+        out[pid] = texts
+    return out
+
+
+def report_line(settings: Settings) -> LineConfig:
+    keypad = settings.keypad
+    options = [Option(t.key, Action.TYPE, t.id) for t in keypad.types]
+    if keypad.status_key:
+        options.append(Option(keypad.status_key, Action.STATUS))
+    if keypad.operator_key and settings.operator_queue:
+        options.append(Option(keypad.operator_key, Action.OPERATOR))
+    main = Menu("main", "menu_intro", tuple(options), tries=settings.menu_tries,
+                timeout_s=min(30.0, max(1.0, settings.menu_timeout_s)),
+                on_fail=OnFail.OPERATOR)
+    types = tuple(
+        IncidentType(t.id, t.priority, t.emergency, t.callback_minutes,
+                     {k: v for k, v in (("es", t.label_es), ("en", t.label_en)) if v})
+        for t in keypad.types)
+    return LineConfig(
+        slug="report", name="Línea de alerta", flow=Flow.REPORT, numbers=(settings.report_line,),
+        languages=settings.languages, operator_queue=settings.operator_queue or None,
+        start_menu="main", menus=(main,), types=types)
+
+
+def status_line(settings: Settings) -> LineConfig:
+    return LineConfig(slug="status", name="Estado de un reporte", flow=Flow.STATUS,
+                      numbers=(settings.status_line,), languages=settings.languages,
+                      operator_queue=None, start_menu=None)
+
+
+async def with_shipped_prompts(admin: LineAdmin, config: LineConfig, shipped: Path) -> LineConfig:
+    """Every prompt the line needs (and every shipped one of its languages), with the
+    shipped audio and the catalogue's text."""
+    texts = catalogue_texts(shipped)
+    wanted = set(required_prompts(config)) | {
+        p.stem for lang in config.languages for p in (shipped / lang).glob("*.wav")}
+    files = {(pid, lang): shipped / lang / f"{pid}.wav"
+             for pid in sorted(wanted) for lang in config.languages}
+    audio = await admin.add_shipped({k: f for k, f in files.items() if f.is_file()},
+                                    actor=ACTOR)
+    prompts: dict[str, dict[str, PromptText]] = {}
+    for (pid, lang) in files:
+        sha = audio.get((pid, lang))
+        text = texts.get(pid, {}).get(lang, "")
+        if sha or text:
+            prompts.setdefault(pid, {})[lang] = PromptText(text[:500], sha)
+    return LineConfig.from_dict({**config.to_dict(), "prompts": _as_doc(prompts)})
+
+
+def _as_doc(prompts: dict[str, dict[str, PromptText]]) -> dict[str, Any]:
+    return {pid: {lang: {"text": p.text, **({"audio": p.audio} if p.audio else {})}
+                  for lang, p in by_lang.items()} for pid, by_lang in prompts.items()}
+
+
+async def seed_lines(admin: LineAdmin, settings: Settings) -> bool:
+    """Make version 1 of the default lines when the store has none. True when it did."""
+    if await admin.store.count():
+        logger.info("lines come from the store; the configuration file's keypad and "
+                    "languages were read only on the first start")
+        return False
+    shipped = settings.prompts.resolve()
+    for config in (report_line(settings), status_line(settings)):
+        config = await with_shipped_prompts(admin, config, shipped)
+        try:
+            line_id = await admin.create(config, actor=ACTOR, default=True)
+        except LineConflict:  # another process (the console, the controller) seeded first
+            return False
+        try:
+            version = await admin.publish(line_id, actor=ACTOR,
+                                          note="from the configuration file")
+        except LineProblems as exc:
+            # No prompts where the setting points: the line stays a draft, calls go to
+            # the fallback context, and an admin completes it in the console.
+            logger.error("line %s is not published: %d problem(s), the first: %s "
+                         "(is `prompts` = %s right?)", config.slug, len(exc.problems),
+                         exc.problems[0], shipped)
+            continue
+        logger.info("line %s: version %d made from the configuration file", config.slug, version)
+    return True

@@ -1,0 +1,1 @@
+"""Prompt audio: the content-addressed library, conversion of uploads, speech from text."""
