@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ivr import __version__
+from ivr import __version__, line_commands
 from ivr.analytics import commands as analytics_commands
 from ivr.clips import commands as clip_commands
 from ivr.config import SCALARS, Settings, load
@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
                        "/etc/asterisk (files 0640; the AMI secret in alerta/ami_secret.conf)")
     clip_commands.add_parsers(sub)
     analytics_commands.add_parsers(sub)
+    line_commands.add_parsers(sub)
     return parser
 
 
@@ -109,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "asterisk": _asterisk,
         **clip_commands.HANDLERS,
         **analytics_commands.HANDLERS,
+        **line_commands.HANDLERS,
     }[args.command]
     try:
         if args.command in LONG_RUNNING:

@@ -213,9 +213,13 @@ class LineStore:
                 "INSERT INTO line_versions (line_id, version, document, document_sha,"
                 " published_at, published_by, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (line_id, version, text, sha, now, actor, note[:300]))
+            # A publish makes the draft live; a restore leaves an admin's draft alone.
+            keep = restored_from is not None
             cur = await conn.execute(
-                "UPDATE lines SET live_version = ?, slug = ?, draft = NULL, draft_at = NULL,"
-                " draft_by = NULL WHERE id = ?", (version, config.slug, line_id))
+                "UPDATE lines SET live_version = ?, slug = ?,"
+                " draft = CASE WHEN ? THEN draft END, draft_at = CASE WHEN ? THEN draft_at END,"
+                " draft_by = CASE WHEN ? THEN draft_by END WHERE id = ?",
+                (version, config.slug, keep, keep, keep, line_id))
             if cur.rowcount != 1:
                 raise LineConflict("no such line")
             await conn.execute("DELETE FROM line_numbers WHERE line_id = ?", (line_id,))
