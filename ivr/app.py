@@ -97,6 +97,7 @@ async def services(
         line_store = LineStore(db, utc_now)
         lines = LineAdmin(line_store, library)
         await seed_lines(lines, settings)
+        catalogue = PublishedLines(line_store, library)
         if reconcile_clips:
             reconciler = Reconciler(vault, db, reports, retry_s=settings.clip_retry_s)
             after_journal = await _tidy_after_journal(book, reconciler, refused, db)
@@ -106,10 +107,11 @@ async def services(
             directory=directory,
             clips=vault,
             clock=utc_now,
-            lines=PublishedLines(line_store, library),
+            lines=catalogue,
             disk=DiskGuard(vault.root, settings.min_free_mb, db, utc_now),
         )
-        jobs = await ClipService(jobs_config(settings), db).start() if clip_jobs else None
+        jobs = await ClipService(jobs_config(settings), db, utc_now, catalogue.alert_words
+                                 ).start() if clip_jobs else None
         try:
             yield Services(settings, db, reports, directory, vault, deps, jobs, book, reconciler,
                            lines)

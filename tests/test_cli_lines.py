@@ -56,7 +56,7 @@ def test_export_edit_import_publish_and_restore(tmp_path: Path) -> None:
     restored = alerta(tmp_path, "lines", "restore", "report", "1")
     assert restored.returncode == 0 and "as version 3" in restored.stdout
     history = alerta(tmp_path, "lines", "history", "report").stdout.splitlines()
-    assert [h.split()[:2] for h in history][0] == ["v3", "live"]
+    assert history[0].split()[:2] == ["v3", "live"]
     assert len(history) == 3 and history[0].endswith("restored version 1")
 
 

@@ -8,6 +8,7 @@ folder, once per process (the in-process tests share it; each worker loads its o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -25,6 +26,7 @@ from ivr.clips import transcribe
 from ivr.clips.transcribe import ModelRates, check_model, model_rates, transcribe_file
 from ivr.config import Settings, load
 from ivr.domain.incidents import ConfigError
+from ivr.domain.lines import LineConfig
 from ivr.domain.transcripts import (
     Transcript,
     Word,
@@ -215,6 +217,34 @@ async def test_a_call_is_transcribed_flagged_and_searchable(
         clip = await svc.db.fetchone("SELECT sha256 FROM clips WHERE report_id = ?", (report,))
         assert clip is not None
         assert hashlib.sha256(original.read_bytes()).hexdigest() == clip["sha256"]
+
+
+async def test_the_alert_words_an_admin_gives_an_incident_type_are_listened_for(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """No alert words in the configuration file; the admin gives robbery "위험" in Spanish."""
+    without = dataclasses.replace(with_model(settings, tmp_path), alert_keywords=())
+    async with line_with_clip_jobs(without) as line:
+        admin = line.svc.lines
+        assert admin is not None
+        (row,) = [r for r in await admin.lines() if r.slug == "report"]
+
+        def words(config: LineConfig) -> LineConfig:
+            types = tuple(dataclasses.replace(t, alert_words={"es": ("위험",)})
+                          if t.id == "robbery" else t for t in config.types)
+            return dataclasses.replace(config, types=types)
+
+        await admin.change_draft(row.id, words, actor="user:ana", what="alert words")
+        await admin.publish(row.id, actor="user:ana")
+        call = await line.call(keys=["1", "2", "1", "#", "1"],
+                               voice=FIXTURES / "ko_fire_danger.wav")
+        report = report_number(call)
+        assert report is not None
+        await settled(line.svc, report)
+        (transcript,) = await views.transcripts_of(line.svc.db, report, low_below=0.6)
+        assert transcript["keywords"] == ["위험"]
+        (listed,) = await line.svc.reports.listing()
+        assert listed["priority"] == 1  # raised from robbery's 2
 
 
 class VoskWatch:

@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -94,14 +94,20 @@ def jobs_config(settings: Settings) -> ClipJobsConfig:
     )
 
 
+# (incident type, language) → the alert words admins gave that type in the lines.
+TypeWords = Callable[[str | None, str | None], Awaitable[tuple[str, ...]]]
+
+
 class ClipService:
     def __init__(
         self,
         config: ClipJobsConfig,
         db: Database,
         clock: Callable[[], datetime] = utc_now,
+        type_words: TypeWords | None = None,
     ) -> None:
         self.config = config
+        self.type_words = type_words  # the lines' alert words of a report's incident type
         self.db = db
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -226,7 +232,11 @@ class ClipService:
             grammar=config.grammar,
         )
         words = [w.text for w in transcript.words]
-        hits = keyword_hits(words, keywords_for(job.language, config.keywords))
+        listen_for = keywords_for(job.language, config.keywords)
+        if self.type_words is not None:
+            extra = await self.type_words(job.report_type, job.language)
+            listen_for = (*listen_for, *(w for w in extra if w not in listen_for))
+        hits = keyword_hits(words, listen_for)
         await queue.finish_transcript(self.db, job, transcript, self.clock(), hits=hits,
                                       alert_priority=config.alert_priority)
         if hits:

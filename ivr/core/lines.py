@@ -80,6 +80,24 @@ class PublishedLines:
         self._last_live[line_id] = line
         return line if matched else replace(line, matched=False)
 
+    async def alert_words(self, type_id: str | None, language: str | None) -> tuple[str, ...]:
+        """The alert words admins gave incident type ``type_id`` in ``language``, across the
+        live lines (a transcript of a report of that type is searched for them)."""
+        words: list[str] = []
+        try:
+            rows = await self.store.all()
+            for row in rows:
+                if row.live_version is None:
+                    continue
+                config = (await self._load(row.id, row.live_version)).config
+                found = config.type(type_id)
+                for word in found.alert_words.get(language or "", ()) if found else ():
+                    if word not in words:
+                        words.append(word)
+        except StoreError as exc:
+            logger.warning("lines: alert words of %s unavailable (%s)", type_id, exc)
+        return tuple(words)
+
     def _last_seen(self, dialled: str | None, flow: str | None) -> PublishedLine | None:
         for line in self._last_live.values():
             if dialled and dialled in line.config.numbers and flow in (None, line.config.flow):

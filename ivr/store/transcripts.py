@@ -47,6 +47,7 @@ class Job:
     clip_path: str  # relative to the voiceclips folder
     take: int
     language: str | None
+    report_type: str | None = None
 
 
 def _marks(items: Sequence[object]) -> str:
@@ -81,7 +82,8 @@ async def claim(
     async def op(conn: aiosqlite.Connection) -> list[Job]:
         await _expire_leases(conn, kinds, expired, at, max_tries)
         rows = await conn.execute_fetchall(
-            "SELECT j.id, j.clip_id, j.report_id, j.kind, j.attempts, c.path, c.take, r.language"
+            "SELECT j.id, j.clip_id, j.report_id, j.kind, j.attempts, c.path, c.take, r.language,"
+            " r.type"
             " FROM clip_jobs j JOIN clips c ON c.id = j.clip_id"
             " JOIN reports r ON r.id = j.report_id"
             f" WHERE j.state = 'queued' AND j.kind IN ({_marks(kinds)}) ORDER BY j.id LIMIT ?",
@@ -94,7 +96,7 @@ async def claim(
                 " claimed_by = ? WHERE id = ?",
                 (at, owner, row[0]),
             )
-            job = Job(row[0], row[1], row[2], row[3], row[4] + 1, row[5], row[6], row[7])
+            job = Job(row[0], row[1], row[2], row[3], row[4] + 1, row[5], row[6], row[7], row[8])
             await events.append(
                 conn, job.report_id, EVENTS[job.kind][0], at, actor="system",
                 data={"clip": job.clip_id, "take": job.take, "attempt": job.attempts},
