@@ -10,14 +10,16 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from ivr import variables
 from ivr.config import Settings
 from ivr.core.lines import LineAdmin, LineProblems
-from ivr.domain.lines import Action, IncidentType, LineConfig, Option, PromptText
+from ivr.domain.lines import Action, Hours, IncidentType, LineConfig, Option, PromptText
 from ivr.metrics import process_metrics
 from ivr.testing import make_tone_wav
 from tests.e2e import Line, report_number, running_line
@@ -269,3 +271,25 @@ async def test_an_export_imports_into_another_deployment(
     tampered["audio"][sha] = tampered["audio"][next(reversed(tampered["audio"]))]
     with pytest.raises(ValueError, match="does not match its name"):
         await admin.import_document(tampered, actor="user:ana")
+
+
+async def test_off_duty_hours_say_so_and_take_a_message_instead_of_queueing(
+    line: Line, voice: Path
+) -> None:
+    admin = admin_of(line)
+    line_id = await report_line_id(admin)
+    tomorrow = (datetime.now(ZoneInfo("America/Lima")).weekday() + 1) % 7
+
+    def only_tomorrow(config: LineConfig) -> LineConfig:
+        return dataclasses.replace(config, hours=(Hours((tomorrow,), "08:00", "20:00"),))
+
+    await admin.change_draft(line_id, only_tomorrow, actor="user:ana", what="hours")
+    await admin.publish(line_id, actor="user:ana")
+    # Key 1 is the emergency: on duty it queues for an operator first.
+    result = await line.call(keys=["1", "1", "1", "#", "1"], voice=voice)
+    ids = [p.rsplit("/", 1)[-1] for p in result.played]
+    assert ids[ids.index("greeting"):].index("closed") > 0
+    assert "operator_unavailable" not in ids  # said once, as "closed"
+    assert not any(c.startswith("EXEC Queue") for c in result.commands)
+    row = await line.report(report_number(result) or 0)
+    assert row["type"] == "emergency" and row["complete"] is True

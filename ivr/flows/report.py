@@ -114,7 +114,8 @@ async def _converse(call: Call) -> Outcome:
         if await _to_operator(call):
             call.complete = True
             return Outcome.OPERATOR
-        await call.say("operator_unavailable")
+        if on_duty:  # off duty, the caller has just heard that no operator is there
+            await call.say("operator_unavailable")
 
     await _callback_number(call, caller_id)
     await _location(call, caller_id)
@@ -124,7 +125,7 @@ async def _converse(call: Call) -> Outcome:
         if await _to_operator(call):
             call.complete = True
             return Outcome.OPERATOR
-        if call.line.config.operator_queue:
+        if line.operator_queue and on_duty:
             await call.say("operator_unavailable")
     kept, failed = await _message(call)
     call.complete = kept is not None
