@@ -18,7 +18,7 @@ import pytest
 
 from ivr import variables
 from ivr.config import Settings
-from ivr.core.lines import LineAdmin, LineProblems
+from ivr.core.lines import LineAdmin, LineProblems, PublishedLines
 from ivr.domain.lines import Action, Hours, IncidentType, LineConfig, Option, PromptText
 from ivr.metrics import process_metrics
 from ivr.testing import make_tone_wav
@@ -293,3 +293,19 @@ async def test_off_duty_hours_say_so_and_take_a_message_instead_of_queueing(
     assert not any(c.startswith("EXEC Queue") for c in result.commands)
     row = await line.report(report_number(result) or 0)
     assert row["type"] == "emergency" and row["complete"] is True
+
+
+async def test_the_incident_types_of_the_live_lines_are_what_the_console_labels(
+    line: Line, tmp_path: Path
+) -> None:
+    admin = admin_of(line)
+    catalogue = line.svc.deps.lines
+    assert isinstance(catalogue, PublishedLines)
+    before = [t.id for t in await catalogue.incident_types()]
+    assert before == ["emergency", "robbery", "suspicious", "noise", "accident", "other"]
+    line_id = await report_line_id(admin)
+    await fire_on_key_two(admin, line_id, tmp_path)
+    assert [t.id for t in await catalogue.incident_types()] == before  # a draft changes nothing
+    await admin.publish(line_id, actor="user:ana")
+    types = {t.id: t for t in await catalogue.incident_types()}
+    assert types["fire"].label("en") == "Fire" and types["fire"].label("qu", "es") == "Incendio"

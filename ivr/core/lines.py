@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from ivr.core.ports import PublishedLine
 from ivr.domain.line_check import problems as line_problems
-from ivr.domain.lines import LineConfig, LineError, PromptText
+from ivr.domain.lines import IncidentType, LineConfig, LineError, PromptText
 from ivr.promptaudio.library import PromptAudioRefused, PromptLibrary, canonical_seconds
 from ivr.store.db import StoreError
 from ivr.store.lines import LineConflict, LineRow, LineStore, VersionRow, document_sha
@@ -79,6 +79,18 @@ class PublishedLines:
             self._last_default[flow or "*"] = line
         self._last_live[line_id] = line
         return line if matched else replace(line, matched=False)
+
+    async def incident_types(self) -> list[IncidentType]:
+        """Every incident type the live lines offer, the default report line's first, in
+        its order; a type two lines share is listed once (the first line's labels)."""
+        found: dict[str, IncidentType] = {}
+        rows = sorted(await self.store.all(), key=lambda r: (not r.is_default, r.id))
+        for row in rows:
+            if row.live_version is None:
+                continue
+            for t in (await self._load(row.id, row.live_version)).config.types:
+                found.setdefault(t.id, t)
+        return list(found.values())
 
     async def alert_words(self, type_id: str | None, language: str | None) -> tuple[str, ...]:
         """The alert words admins gave incident type ``type_id`` in ``language``, across the
