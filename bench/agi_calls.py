@@ -85,7 +85,7 @@ def serve(workdir: Path, port_file: Path, cpu: int, loop_name: str = "asyncio") 
 
     async def run() -> None:
         async with services(settings) as svc:
-            server = AgiServer(settings, routes(svc.deps))
+            server = AgiServer(settings.agi, routes(svc.deps))
             await server.start()
             settle_heap()
             port_file.write_text(str(server.port))  # noqa: ASYNC240 (once, at start)

@@ -34,7 +34,7 @@ async def main(lock_s: float, calls: int) -> None:
         prompts=ROOT / "prompts", agi_port=0, menu_timeout_s=1.0)
     voice = make_tone_wav(tmp / "voice.wav", 2.0)
     async with services(settings) as svc:
-        server = AgiServer(settings, routes(svc.deps))
+        server = AgiServer(settings.agi, routes(svc.deps))
         await server.start()
         holder = sqlite3.connect(settings.database, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")

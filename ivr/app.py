@@ -33,11 +33,8 @@ logger = logging.getLogger(__name__)
 
 def flow_config(settings: Settings) -> FlowConfig:
     return FlowConfig(
-        keypad=settings.keypad,
         zones=frozenset(z.code for z in settings.zones),
-        languages=settings.languages,
         prompts=settings.prompts.resolve(),
-        operator_queue=settings.operator_queue or None,
         operator_timeout_s=settings.operator_timeout_s,
         menu_timeout_s=settings.menu_timeout_s,
         menu_tries=settings.menu_tries,

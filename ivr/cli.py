@@ -184,7 +184,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from operator_console.run import start_console
 
     async with services(settings, clip_jobs=True) as svc:
-        server = AgiServer(settings, routes(svc.deps))
+        server = AgiServer(settings.agi, routes(svc.deps))
         await server.start()
         logger.info("FastAGI listening on %s:%d", settings.agi_host, server.port)
         console = await start_console(

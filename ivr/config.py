@@ -21,6 +21,7 @@ from ivr.domain.incidents import (
     Keypad,
 )
 from ivr.domain.retention import RetentionRule, parse_rules
+from ivr.settings_sections import AgiSection
 
 ENV_PREFIX = "ALERTA_"
 
@@ -240,6 +241,17 @@ class Settings:
     alert_keywords: tuple[tuple[str, tuple[str, ...]], ...] = DEFAULT_ALERT_KEYWORDS
     # [[retention]]: which clips a purge may remove (none without rules).
     retention: tuple[RetentionRule, ...] = ()
+
+    @property
+    def agi(self) -> AgiSection:
+        return AgiSection(
+            host=self.agi_host, port=self.agi_port, backlog=self.agi_backlog,
+            env_max_bytes=self.agi_env_max_bytes, env_timeout_s=self.agi_env_timeout_s,
+            max_handshakes=self.agi_max_handshakes, command_timeout_s=self.agi_command_timeout_s,
+            max_calls=self.agi_max_calls, line_max_bytes=self.agi_line_max_bytes,
+            shutdown_grace_s=self.shutdown_grace_s, fallback_context=self.fallback_context,
+            play_max_s=float(self.record_max_s),
+        )
 
     @property
     def incoming_dir(self) -> Path:

@@ -103,7 +103,7 @@ async def kinds_of_events(svc: Services, report: int) -> list[str]:
 async def line_with_clip_jobs(settings: Settings) -> AsyncIterator[Line]:
     """``tests.e2e.running_line`` with the clip job service (workers) running too."""
     async with services(settings, clip_jobs=True) as svc:
-        server = AgiServer(settings, routes(svc.deps))
+        server = AgiServer(settings.agi, routes(svc.deps))
         await server.start()
         try:
             yield Line(svc, server)

@@ -40,7 +40,7 @@ class Line:
 async def running_line(settings: Settings, **overrides: Any) -> AsyncIterator[Line]:
     settings = dataclasses.replace(settings, **overrides)
     async with services(settings) as svc:
-        server = AgiServer(settings, routes(svc.deps))
+        server = AgiServer(settings.agi, routes(svc.deps))
         await server.start()
         try:
             yield Line(svc, server)

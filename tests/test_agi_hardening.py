@@ -177,7 +177,7 @@ async def clocked_line(
 ) -> AsyncIterator[Line]:
     settings = dataclasses.replace(settings, **overrides)
     async with services(settings) as svc:
-        server = AgiServer(settings, routes(svc.deps), clock=clock)
+        server = AgiServer(settings.agi, routes(svc.deps), clock=clock)
         await server.start()
         try:
             yield Line(svc, server)

@@ -227,7 +227,7 @@ async def make_server(calls: Calls) -> AsyncIterator[ServerFactory]:
             "long": long_then_short_flow(calls),
             "boom": failing_flow,
         }
-        server = AgiServer(settings, routes)
+        server = AgiServer(settings.agi, routes)
         await server.start()
         servers.append(server)
         return server

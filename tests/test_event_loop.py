@@ -75,7 +75,7 @@ def test_byte_for_byte_call_with_split_replies_on_either_loop(
     calls: Calls = {}
 
     async def scenario() -> None:
-        server = AgiServer(settings, {"demo": demo_flow(calls)})
+        server = AgiServer(settings.agi, {"demo": demo_flow(calls)})
         await server.start()
         try:
             async with asyncio.timeout(GUARD_S):

@@ -88,7 +88,7 @@ async def test_one_call_moves_the_call_counters_by_exactly_one(
     voice = make_tone_wav(tmp_path / "voice.wav", 2.0)
     async with services(settings) as svc, scraper(metrics) as scrape, \
             scraper(process_metrics()) as scrape_process:
-        server = AgiServer(settings, routes(svc.deps), metrics=metrics)
+        server = AgiServer(settings.agi, routes(svc.deps), metrics=metrics)
         await server.start()
         try:
             before = parse(await scrape_process())
@@ -125,7 +125,7 @@ async def test_calls_in_flight_counts_a_call_until_it_ends(settings: Settings) -
         await release.wait()
         return "completed"
 
-    server = AgiServer(settings, {"hold": hold}, metrics=metrics)
+    server = AgiServer(settings.agi, {"hold": hold}, metrics=metrics)
     await server.start()
     try:
         async with scraper(metrics) as scrape:
@@ -150,7 +150,7 @@ async def test_calls_in_flight_counts_a_call_until_it_ends(settings: Settings) -
 async def test_a_hangup_is_counted_with_the_step_it_happened_in(settings: Settings) -> None:
     metrics = Metrics()
     async with services(settings) as svc:
-        server = AgiServer(settings, routes(svc.deps), metrics=metrics)
+        server = AgiServer(settings.agi, routes(svc.deps), metrics=metrics)
         await server.start()
         try:
             result = await place_call("127.0.0.1", server.port,
@@ -171,7 +171,7 @@ async def test_metrics_carry_no_caller_data_and_no_script_names_we_do_not_know(
 ) -> None:
     metrics = Metrics()
     async with services(settings) as svc:
-        server = AgiServer(settings, routes(svc.deps), metrics=metrics)
+        server = AgiServer(settings.agi, routes(svc.deps), metrics=metrics)
         await server.start()
         try:
             await place_call("127.0.0.1", server.port, CallScript(
@@ -232,7 +232,7 @@ async def test_clip_job_backlog_and_journal_are_read_at_scrape_time(
     async with services(settings) as svc:  # no clip workers: the jobs wait
         server = TestServer(create_app(settings, db=svc.db, metrics=metrics), host="127.0.0.1")
         await server.start_server()
-        agi = AgiServer(settings, routes(svc.deps), metrics=metrics)
+        agi = AgiServer(settings.agi, routes(svc.deps), metrics=metrics)
         await agi.start()
         try:
             async with scraper(metrics) as scrape:

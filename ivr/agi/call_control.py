@@ -22,7 +22,6 @@ from ivr import variables
 from ivr.agi import protocol
 from ivr.agi.connection import AgiConnection, ConnectionEnded, LineTooLong
 from ivr.agi.protocol import Reply
-from ivr.config import Settings
 from ivr.core.call_control import (
     CallControlError,
     CallerHungUp,
@@ -33,6 +32,7 @@ from ivr.core.call_control import (
     RecordingFailed,
     RecordResult,
 )
+from ivr.settings_sections import AgiSection
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class AgiCallControl:
     def __init__(
         self,
         conn: AgiConnection,
-        settings: Settings,
+        settings: AgiSection,
         *,
         info: Mapping[str, str],
         args: Mapping[str, str],
@@ -108,10 +108,10 @@ class AgiCallControl:
         self._turns: deque[asyncio.Future[None]] = deque()
         self._deadline: float | None = None  # of the command in progress
         self._watchdog: asyncio.TimerHandle | None = None
-        self._timeout_s = settings.agi_command_timeout_s
+        self._timeout_s = settings.command_timeout_s
         # The longest file a flow plays is a caller's own recording, played back.
-        self._play_max_s = float(settings.record_max_s)
-        self._line_max = settings.agi_line_max_bytes
+        self._play_max_s = settings.play_max_s
+        self._line_max = settings.line_max_bytes
         self._info = info
         self._args = args
         self._uniqueid = info.get("uniqueid", "?")

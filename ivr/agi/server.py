@@ -18,9 +18,9 @@ from ivr.agi import protocol
 from ivr.agi.call_control import AgiCallControl
 from ivr.agi.connection import AgiConnection, ConnectionEnded, LineTooLong
 from ivr.agi.handshakes import Drop, DropLog, Handshake, Handshakes
-from ivr.config import Settings
 from ivr.core.call_control import CallControl, CallerHungUp
 from ivr.metrics import Metrics, process_metrics
+from ivr.settings_sections import AgiSection
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class AgiServer:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: AgiSection,
         routes: Mapping[str, Flow],
         metrics: Metrics | None = None,
         *,
@@ -124,20 +124,20 @@ class AgiServer:
         settings = self._settings
         loop = asyncio.get_running_loop()
         clock = self._clock or loop.time
-        timeout_s = settings.agi_env_timeout_s
-        self._handshakes = Handshakes(settings.agi_max_handshakes, timeout_s, clock)
+        timeout_s = settings.env_timeout_s
+        self._handshakes = Handshakes(settings.max_handshakes, timeout_s, clock)
         self._drops = DropLog(clock)
-        line_max = settings.agi_line_max_bytes
+        line_max = settings.line_max_bytes
         self._server = await loop.create_server(
             lambda: AgiConnection(line_max, self._on_connect, self._reply_timer),
-            settings.agi_host,
-            settings.agi_port,
-            backlog=max(settings.agi_backlog, MIN_BACKLOG),
+            settings.host,
+            settings.port,
+            backlog=max(settings.backlog, MIN_BACKLOG),
         )
         period_s = min(HOUSEKEEPING_MAX_S, timeout_s / 4)
         self._housekeeper = loop.create_task(self._housekeep(period_s))
         self._port = self._server.sockets[0].getsockname()[1]
-        logger.info("FastAGI listening on %s:%d", settings.agi_host, self._port)
+        logger.info("FastAGI listening on %s:%d", settings.host, self._port)
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop accepting; let calls finish for ``grace_s``; then cut the rest short."""
@@ -186,7 +186,7 @@ class AgiServer:
             # Only now is it a call, and only calls count against agi_max_calls.
             self._calls += 1
             try:
-                await self._converse(conn, env, self._calls > self._settings.agi_max_calls)
+                await self._converse(conn, env, self._calls > self._settings.max_calls)
             finally:
                 self._calls -= 1
         except Exception:
@@ -238,7 +238,7 @@ class AgiServer:
 
     async def _fallback(self, channel: AgiCallControl, uniqueid: str) -> None:
         context = self._settings.fallback_context
-        wait_s = min(self._settings.agi_command_timeout_s, FALLBACK_WAIT_S)
+        wait_s = min(self._settings.command_timeout_s, FALLBACK_WAIT_S)
         if await channel.send_to_fallback(context, wait_s):
             logger.info("call %s: sent to %s", uniqueid, context)
 
@@ -260,10 +260,10 @@ class AgiServer:
             return env
         why = handshake.dropped
         if why is Drop.LATE:
-            reason = f"no complete environment within {self._settings.agi_env_timeout_s:g} s"
+            reason = f"no complete environment within {self._settings.env_timeout_s:g} s"
         elif why is Drop.EVICTED:
             reason = (
-                f"evicted: {self._settings.agi_max_handshakes} newer connections"
+                f"evicted: {self._settings.max_handshakes} newer connections"
                 " were waiting to send their environment"
             )
         else:
@@ -277,7 +277,7 @@ class AgiServer:
 
     async def _read_env_lines(self, conn: AgiConnection) -> tuple[list[str], bool]:
         """Lines up to the blank one, within the total size cap. Raises _BadEnvironment."""
-        cap = self._settings.agi_env_max_bytes
+        cap = self._settings.env_max_bytes
         lines: list[str] = []
         total = 0
         undecodable = False

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Protocol
 
 from ivr.domain.clips import ClipInfo
-from ivr.domain.incidents import Keypad
 from ivr.domain.lines import LineConfig
 from ivr.domain.reports import ReportState
 
@@ -89,11 +88,11 @@ class DiskSpace(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class FlowConfig:
-    keypad: Keypad
+    """The limits of a call, from the settings. What admins change (languages, menus,
+    incident types, prompts, the operator queue) is the line's, read per call."""
+
     zones: frozenset[str]
-    languages: tuple[str, ...]  # first is the default
-    prompts: Path  # <prompts>/<lang>/<id> as Asterisk sees it
-    operator_queue: str | None
+    prompts: Path  # the shipped <prompts>/<lang>/<id>, as Asterisk sees it: the last fallback
     operator_timeout_s: int
     menu_timeout_s: float
     menu_tries: int
