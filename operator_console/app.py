@@ -15,12 +15,16 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from ivr.config import Settings
+from ivr.core.line_seed import seed_lines
+from ivr.core.lines import LineAdmin, PublishedLines
 from ivr.domain.roles import Role
 from ivr.health import WorkerStatus
 from ivr.metrics import Metrics, process_metrics
+from ivr.promptaudio.library import PromptLibrary
 from ivr.store.casework import CaseError, Casework
 from ivr.store.db import Database, StoreError
 from ivr.store.journal import pending_reports
+from ivr.store.lines import LineStore
 from ivr.store.queries import ConsoleQueries
 from ivr.store.sessions import Sessions
 from ivr.store.users import Users
@@ -169,6 +173,10 @@ def create_app(
             feed=feed,
             metrics=process_metrics() if metrics is None else metrics,
         )
+        console.lines = LineAdmin(LineStore(store), PromptLibrary(
+            settings.prompt_library_folder).prepare())
+        await seed_lines(console.lines, settings)  # a console started before any controller
+        console.catalogue = PublishedLines(console.lines.store, console.lines.library)
         health.attach(console, clip_jobs)
         await feed.start()
         console.ami = await start_ami(console)

@@ -15,6 +15,8 @@ from operator_console.views import (
     clip_admin,
     clips,
     health,
+    line_audio,
+    lines,
     public,
     queue,
     reports,
@@ -55,6 +57,23 @@ def setup_routes(app: web.Application, static: Path) -> None:
     r.add_post("/admin/users", admin.add_user)
     r.add_post("/admin/users/{user}", admin.update_user)
     r.add_get("/supervision", admin.supervision)
+    # Lines, menus and prompts (admins): drafts, audio, publish, history.
+    r.add_get("/admin/lines", lines.lines_page)
+    r.add_post("/admin/lines", lines.create_line)
+    r.add_post("/admin/lines/import", line_audio.import_line)
+    r.add_get("/admin/lines/audio/{sha}", line_audio.audio)
+    r.add_get("/admin/lines/{line}", lines.line_page)
+    r.add_post("/admin/lines/{line}/settings", lines.save_settings)
+    r.add_post("/admin/lines/{line}/menus", lines.save_menu)
+    r.add_post("/admin/lines/{line}/types", lines.save_type)
+    r.add_post("/admin/lines/{line}/prompts", lines.save_prompt_text)
+    r.add_post("/admin/lines/{line}/prompts/{prompt}/{lang}/upload", line_audio.upload)
+    r.add_post("/admin/lines/{line}/prompts/{prompt}/{lang}/speak", line_audio.spoken)
+    r.add_post("/admin/lines/{line}/speak-missing", line_audio.speak_missing)
+    r.add_post("/admin/lines/{line}/publish", lines.publish)
+    r.add_post("/admin/lines/{line}/restore", lines.restore)
+    r.add_post("/admin/lines/{line}/discard", lines.discard)
+    r.add_get("/admin/lines/{line}/export", line_audio.export)
     # Command-center analytics (supervisors) and the public transparency page and API.
     r.add_get("/dashboard", analytics.dashboard_page)
     r.add_get("/dashboard/hotspots", analytics.hotspots_page)

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.config import Settings
+from ivr.core.lines import LineAdmin, PublishedLines
 from ivr.health import Health
 from ivr.metrics import Metrics, process_metrics
 from ivr.store.casework import Casework
@@ -31,6 +32,8 @@ class Console:
     login_failures: dict[str, list[float]] = field(default_factory=dict)  # by client address
     metrics: Metrics = field(default_factory=process_metrics)
     health: Health | None = None  # the /healthz checks, set when the console starts
+    lines: LineAdmin | None = None  # admins' lines, menus and prompts
+    catalogue: PublishedLines | None = None  # the live lines, as calls see them
 
 
 class ConsoleRef:

@@ -115,13 +115,16 @@ def test_text_is_spoken_in_each_language_of_the_line(language: str, voice: str) 
     assert voice_for(language) == voice
     sound = speak("Para un incendio, marque", language)
     assert is_canonical(sound.wav) and 0.5 <= sound.seconds <= 5.0
-    assert sound.level_dbfs == pytest.approx(-20.0, abs=1.0)
+    # Speech peaks high above its mean: the level stops where the peak reaches -1 dBFS.
+    assert -26.0 <= sound.level_dbfs <= -19.0 and sound.peak_dbfs <= -1.0
 
 
-def test_text_is_one_argument_and_an_unknown_language_is_refused() -> None:
+def test_text_is_never_an_option_and_an_unknown_language_is_refused() -> None:
     need("espeak-ng")
+    need("sox")
     # A text that looks like options is spoken, not obeyed.
     assert speak("-w /tmp/owned.wav --version", "es").seconds > 0.5
+    assert speak("Para español, marque uno. Ñandú, año.", "es").seconds > 1.0
     assert not Path("/tmp/owned.wav").exists()
     with pytest.raises(PromptAudioRefused, match="no voice for 'xx'"):
         speak("hola", "xx")

@@ -1,0 +1,165 @@
+"""Prompt audio in the admin pages: preview, upload, speak from text; export and import.
+
+Uploads come as the request body itself (the page's script sends the file with the
+CSRF token in a header), read in pieces up to a cap, so a 20 MB recording does not
+need the console's small form limit raised for every route. Audio is served by its
+content id only, from the prompt library; a client never names a path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from ivr.core.lines import LineNotFound
+from ivr.domain.line_check import required_prompts
+from ivr.domain.lines import LineError
+from ivr.domain.roles import Role
+from ivr.promptaudio.convert import MAX_UPLOAD_BYTES, convert
+from ivr.promptaudio.library import PromptAudioRefused
+from ivr.promptaudio.tts import SpeechUnavailable, speak
+from operator_console.security import requires
+from operator_console.views.lines import actor, admin_of, back, line_id_of
+
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+_PROMPT = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+@requires(Role.ADMIN)
+async def audio(request: web.Request) -> web.StreamResponse:
+    sha = request.match_info.get("sha", "")
+    admin = admin_of(request)
+    if not _SHA.match(sha) or not admin.library.has(sha):
+        raise web.HTTPNotFound(text="no such audio")
+    return web.FileResponse(admin.library.path(sha), headers={
+        "Content-Type": "audio/wav", "Cache-Control": "private, max-age=31536000, immutable"})
+
+
+async def _prompt_slot(request: web.Request) -> tuple[int, str, str]:
+    line_id = line_id_of(request)
+    prompt, language = request.match_info.get("prompt", ""), request.match_info.get("lang", "")
+    if not _PROMPT.match(prompt):
+        raise web.HTTPNotFound(text="no such prompt")
+    try:
+        config = await admin_of(request).draft(line_id)
+    except LineNotFound:
+        raise web.HTTPNotFound(text="no such line") from None
+    if language not in config.languages:
+        raise web.HTTPNotFound(text="the line does not speak that language")
+    return line_id, prompt, language
+
+
+async def _body(request: web.Request, cap: int) -> bytes:
+    if request.content_length is not None and request.content_length > cap:
+        raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=request.content_length)
+    chunks, size = [], 0
+    while chunk := await request.content.read(256 * 1024):
+        size += len(chunk)
+        if size > cap:
+            raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@requires(Role.ADMIN)
+async def upload(request: web.Request) -> web.Response:
+    """The file as the body; ``X-Filename`` names it in messages. JSON either way."""
+    line_id, prompt, language = await _prompt_slot(request)
+    data = await _body(request, MAX_UPLOAD_BYTES)
+    name = unquote(request.headers.get("X-Filename", ""))[:80] or "the file"
+    try:
+        sound = await asyncio.to_thread(convert, data, name)
+    except PromptAudioRefused as exc:
+        return web.json_response({"error": str(exc)}, status=422)
+    admin = admin_of(request)
+    sha = await admin.add_audio(sound.wav, source="upload", actor=actor(request))
+    await admin.set_prompt_audio(line_id, prompt, language, sha, source="upload",
+                                 actor=actor(request))
+    return web.json_response({"audio": sha, "seconds": sound.seconds,
+                              "done": f"{prompt} ({language}): {name}, {sound.seconds:.1f} s"})
+
+
+@requires(Role.ADMIN)
+async def spoken(request: web.Request) -> web.StreamResponse:
+    """Speak the prompt's text (or the text sent with the form) and use it as its audio."""
+    line_id, prompt, language = await _prompt_slot(request)
+    form = await request.post()
+    admin = admin_of(request)
+    text = str(form.get("text", "")).strip()
+    if not text:
+        current = (await admin.draft(line_id)).prompts.get(prompt, {}).get(language)
+        text = current.text if current else ""
+    try:
+        sound = await asyncio.to_thread(speak, text, language)
+    except (PromptAudioRefused, SpeechUnavailable) as exc:
+        raise back(line_id, f"p-{prompt}", error=f"{prompt} ({language}): {exc}") from None
+    sha = await admin.add_audio(sound.wav, source="spoken", actor=actor(request))
+    if form.get("text"):
+        await admin.set_prompt_text(line_id, prompt, language, text, actor=actor(request))
+    await admin.set_prompt_audio(line_id, prompt, language, sha, source="spoken",
+                                 actor=actor(request))
+    raise back(line_id, f"p-{prompt}", done=f"{prompt} ({language}) spoken from its text")
+
+
+@requires(Role.ADMIN)
+async def speak_missing(request: web.Request) -> web.StreamResponse:
+    """Speak every prompt the line needs that has text but no audio in ``language``: how a
+    new language is voiced in one step once its texts are written (each can be re-recorded
+    or uploaded afterwards)."""
+    admin, line_id = admin_of(request), line_id_of(request)
+    form = await request.post()
+    language = str(form.get("language", ""))
+    config = await admin.draft(line_id)
+    if language not in config.languages:
+        raise back(line_id, "prompts", error=f"the line does not speak {language[:10]!r}")
+    spoken_ids, failed = [], []
+    for prompt in sorted(required_prompts(config)):
+        entry = config.prompts.get(prompt, {}).get(language)
+        if entry is None or entry.audio or not entry.text:
+            continue
+        try:
+            sound = await asyncio.to_thread(speak, entry.text, language)
+        except (PromptAudioRefused, SpeechUnavailable) as exc:
+            failed.append(f"{prompt}: {exc}")
+            continue
+        sha = await admin.add_audio(sound.wav, source="spoken", actor=actor(request))
+        await admin.set_prompt_audio(line_id, prompt, language, sha, source="spoken",
+                                     actor=actor(request))
+        spoken_ids.append(prompt)
+    done = f"{len(spoken_ids)} prompt(s) spoken in {language}"
+    raise back(line_id, "prompts", done=done, error="; ".join(failed))
+
+
+@requires(Role.ADMIN)
+async def export(request: web.Request) -> web.Response:
+    admin, line_id = admin_of(request), line_id_of(request)
+    draft = request.query.get("draft") == "1"
+    try:
+        row = await admin.line(line_id)
+        doc = await admin.export(line_id, draft=draft, actor=actor(request))
+    except LineNotFound as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+    name = f"line-{row.slug}-{'draft' if draft else f'v{row.live_version}'}.json"
+    return web.Response(
+        body=json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True).encode(),
+        content_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@requires(Role.ADMIN)
+async def import_line(request: web.Request) -> web.Response:
+    """An export as the body; it becomes a draft (of the line with its slug, or a new one)."""
+    data = await _body(request, MAX_IMPORT_BYTES)
+    try:
+        doc = json.loads(data)
+        line_id, created = await admin_of(request).import_document(doc, actor=actor(request))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return web.json_response({"error": f"not an export: {exc}"}, status=422)
+    except (LineError, PromptAudioRefused, ValueError) as exc:
+        return web.json_response({"error": str(exc)}, status=422)
+    return web.json_response({"line": line_id, "created": created})
