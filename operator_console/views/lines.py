@@ -91,15 +91,34 @@ async def line_page(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="no such line") from None
     config = await admin.draft(line_id)
     need = required_prompts(config)
-    prompt_ids = sorted(set(need) | set(config.prompts))
     return page(
         request, "line.html", row=row, config=config, doc=config.to_dict(),
-        problems=await admin.problems(line_id), need=need, prompt_ids=prompt_ids,
+        problems=await admin.problems(line_id), need=need,
+        prompt_groups=_prompt_groups(config, need),
         versions=await admin.versions(line_id), days=DAYS,
         options_text={m["id"]: _options_text(m) for m in config.to_dict()["menus"]},
         hours_text="\n".join(_hours_line(h) for h in config.to_dict()["hours"]),
         error=request.query.get("error", "")[:500], done=request.query.get("done", "")[:200],
     )
+
+
+PROMPT_GROUPS = (  # (key, prefixes): how the prompts table is cut up for the admin
+    ("menus", ("menu_", "type_", "option_", "language_option", "greeting", "closed")),
+    ("numbers", ("digit_", "number_", "unit_")),
+    ("flow", ("",)),
+)
+
+
+def _prompt_groups(config: LineConfig, need: dict[str, str]) -> list[dict[str, Any]]:
+    """Prompts in groups; a group opens by itself when one of its prompts lacks audio."""
+    groups: dict[str, list[str]] = {key: [] for key, _ in PROMPT_GROUPS}
+    for pid in sorted(set(need) | set(config.prompts)):
+        key = next(k for k, prefixes in PROMPT_GROUPS if pid.startswith(prefixes))
+        groups[key].append(pid)
+    return [{"key": key, "ids": ids,
+             "missing": sum(1 for pid in ids for lang in config.languages
+                            if pid in need and not config.audio(pid, lang))}
+            for key, ids in groups.items() if ids]
 
 
 def _options_text(menu_doc: Doc) -> str:
