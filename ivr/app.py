@@ -16,6 +16,7 @@ from ivr.clips.vault import ClipVault
 from ivr.config import Settings
 from ivr.core.line_seed import seed_lines
 from ivr.core.lines import LineAdmin, PublishedLines
+from ivr.core.phone_prompts import PhoneRecorder
 from ivr.core.ports import Deps, FlowConfig
 from ivr.metrics import process_metrics
 from ivr.promptaudio.library import PromptLibrary
@@ -24,6 +25,7 @@ from ivr.store.directory import CallerDirectory
 from ivr.store.journal import Journal
 from ivr.store.lines import LineStore
 from ivr.store.numbers import NumberBlocks
+from ivr.store.prompt_recordings import RecordingStore
 from ivr.store.reports import Reports, utc_now
 from ivr.store.resilient import ResilientBook
 from ivr.store.startup import close_interrupted
@@ -95,6 +97,8 @@ async def services(
         lines = LineAdmin(line_store, library)
         await seed_lines(lines, settings)
         catalogue = PublishedLines(line_store, library)
+        recorder = PhoneRecorder(lines, RecordingStore(db, utc_now),
+                                 incoming=settings.incoming_dir / "prompts")
         if reconcile_clips:
             reconciler = Reconciler(vault, db, reports, retry_s=settings.clip_retry_s)
             after_journal = await _tidy_after_journal(book, reconciler, refused, db)
@@ -106,6 +110,7 @@ async def services(
             clock=utc_now,
             lines=catalogue,
             disk=DiskGuard(vault.root, settings.min_free_mb, db, utc_now),
+            recordings=recorder,
         )
         jobs = await ClipService(jobs_config(settings), db, utc_now, catalogue.alert_words
                                  ).start() if clip_jobs else None

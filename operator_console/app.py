@@ -17,6 +17,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from ivr.config import Settings
 from ivr.core.line_seed import seed_lines
 from ivr.core.lines import LineAdmin, PublishedLines
+from ivr.core.phone_prompts import PhoneRecorder
 from ivr.domain.roles import Role
 from ivr.health import WorkerStatus
 from ivr.metrics import Metrics, process_metrics
@@ -25,6 +26,7 @@ from ivr.store.casework import CaseError, Casework
 from ivr.store.db import Database, StoreError
 from ivr.store.journal import pending_reports
 from ivr.store.lines import LineStore
+from ivr.store.prompt_recordings import RecordingStore
 from ivr.store.queries import ConsoleQueries
 from ivr.store.sessions import Sessions
 from ivr.store.users import Users
@@ -180,6 +182,10 @@ def create_app(
         health.attach(console, clip_jobs)
         await feed.start()
         console.ami = await start_ami(console)
+        console.recorder = PhoneRecorder(
+            console.lines, RecordingStore(store), incoming=settings.incoming_dir / "prompts",
+            send=console.ami.send_action if console.ami is not None else None,
+            ring_s=settings.callback_ring_timeout_s)
         ref.value = console
         try:
             yield

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ivr.config import Settings
 from ivr.core.lines import LineAdmin, PublishedLines
+from ivr.core.phone_prompts import PhoneRecorder
 from ivr.health import Health
 from ivr.metrics import Metrics, process_metrics
 from ivr.store.casework import Casework
@@ -34,6 +35,7 @@ class Console:
     health: Health | None = None  # the /healthz checks, set when the console starts
     lines: LineAdmin | None = None  # admins' lines, menus and prompts
     catalogue: PublishedLines | None = None  # the live lines, as calls see them
+    recorder: PhoneRecorder | None = None  # prompts recorded by phone (rings through AMI)
 
 
 class ConsoleRef:

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "asterisk_conf"
 DIALPLAN = ROOT / "dialplans" / "extensions.conf"
 SETTINGS = Settings()
-AGI_SCRIPTS = {"report", "status", "line"}  # ivr.flows.ROUTES, checked below
+CITIZEN_SCRIPTS = {"report", "status", "line"}  # what citizens' numbers reach
+AGI_SCRIPTS = {*CITIZEN_SCRIPTS, "prompt_record"}  # ivr.flows.ROUTES, checked below
 PLACEHOLDER = re.compile(r"(__[A-Z0-9_]+__|<[^>]*>?)")
 
 
@@ -334,7 +335,7 @@ def test_agi_scripts_are_the_flows_registered_by_the_controller() -> None:
 
 def test_citizen_lines_answer_in_spanish_before_handing_over() -> None:
     flow = [(st.app, st.args) for st in steps(read(DIALPLAN)) if st.context == "alerta-in"]
-    for script in sorted(AGI_SCRIPTS):
+    for script in sorted(CITIZEN_SCRIPTS):
         at = flow.index(("agi", f"agi://127.0.0.1:4573/{script}"))
         before = flow[at - 3 : at]
         assert before == [("set", "CHANNEL(language)=es"), ("answer", ""), ("wait", "0.5")]

@@ -220,6 +220,23 @@ class AmiLink:
         self._release(callback, request)
         return CallbackUpdate(action_id, CallbackResult.RINGING, False, QUEUED)
 
+    async def send_action(self, fields: list[tuple[str, str]]) -> dict[str, str]:
+        """Send one checked action (an Originate that is not a callback, say) and return
+        Asterisk's Response; its outcome is followed elsewhere, not by this link."""
+        session = self._session
+        if self.state is not LinkState.UP or session is None or session.lost.done():
+            raise AmiUnavailable(f"the AMI link is {self.state.value}: {self.detail}")
+        action_id = dict(fields).get("ActionID", "")
+        if action_id in self._used_ids:
+            raise DuplicateActionId(f"action id {action_id!r} was used already; use a new one")
+        self._remember(action_id)
+        try:
+            return await session.response(session.send(fields), self._action_timeout_s)
+        except TimeoutError:
+            raise AmiError(f"no response within {self._action_timeout_s:g} s") from None
+        except LinkLost:
+            raise AmiUnavailable(LOST_BEFORE_RESPONSE) from None
+
     def _settle(self, action_id: str, reason: str, *, failed: bool = False) -> CallbackUpdate:
         """The Response settled it: the return value is the one final update."""
         self._callbacks.pop(action_id, None)

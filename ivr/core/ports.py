@@ -112,6 +112,7 @@ class Deps:
     clock: Callable[[], datetime]
     lines: LineCatalogue  # what each call runs on: the live version of its line
     disk: DiskSpace | None = None  # None: no check (flows tested without a disk)
+    recordings: PromptRecordings | None = None  # admins recording prompts by phone
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,3 +135,39 @@ class LineCatalogue(Protocol):
         number, the default line of ``flow`` (None: of any flow, the report line by
         default); None when no such line is published at all. While the store is
         away, the version last seen."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """A prompt being recorded by phone (``ivr.core.phone_prompts``)."""
+
+    token: str
+    line_id: int
+    prompt_id: str
+    language: str
+    cue_audio: str
+    requested_by: str
+    endpoint: str
+    state: str
+    takes: int
+    kept_audio: str | None
+    detail: str
+    requested_at: str
+    updated_at: str
+
+
+
+class PromptRecordings(Protocol):
+    """A prompt recorded by phone, as the ``prompt_record`` flow moves it on."""
+
+    async def answered(self, token: str) -> Recording | None: ...
+
+    def cue_path(self, rec: Recording) -> str: ...
+
+    def take_path(self, rec: Recording, take: int) -> Path: ...
+
+    async def took(self, rec: Recording, take: int) -> None: ...
+
+    async def keep(self, rec: Recording, recorded: Path) -> str: ...
+
+    async def abandon(self, rec: Recording, detail: str) -> None: ...

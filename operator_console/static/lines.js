@@ -54,6 +54,30 @@
     });
   }
 
+  // A recording by phone in progress: say how it goes; reload once it is kept.
+  const recording = document.getElementById("recording");
+  if (recording) {
+    const token = recording.dataset.token;
+    const poll = async () => {
+      const r = await fetch("/admin/lines/recordings/" + token, { credentials: "same-origin",
+                                                                  headers: { Accept: "application/json" } });
+      if (!r.ok) { recording.textContent = r.status + " " + r.statusText; return; }
+      const s = await r.json();
+      recording.textContent = s.prompt + " (" + s.language + "): " + s.state +
+        (s.takes ? " · " + s.takes : "") + (s.detail ? " · " + s.detail : "");
+      recording.dataset.state = s.state;
+      if (s.state === "kept") {
+        location.assign(location.pathname + "?done=" + encodeURIComponent(recording.textContent) +
+                        "&at=" + Date.now() + "#p-" + s.prompt);
+      } else if (s.state === "ringing" || s.state === "recording") {
+        setTimeout(poll, 1000);
+      } else {
+        recording.classList.add("error");
+      }
+    };
+    poll();
+  }
+
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {
       if (!window.confirm(form.dataset.confirm)) event.preventDefault();

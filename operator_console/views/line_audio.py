@@ -15,6 +15,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from ivr.ami.link import AmiError
+from ivr.ami.values import UnsafeValue
 from ivr.core.lines import LineNotFound
 from ivr.domain.line_check import required_prompts
 from ivr.domain.lines import LineError
@@ -22,7 +24,8 @@ from ivr.domain.roles import Role
 from ivr.promptaudio.convert import MAX_UPLOAD_BYTES, convert
 from ivr.promptaudio.library import PromptAudioRefused
 from ivr.promptaudio.tts import SpeechUnavailable, speak
-from operator_console.security import requires
+from operator_console.security import requires, session_of
+from operator_console.state import console_of
 from operator_console.views.lines import actor, admin_of, back, line_id_of
 
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
@@ -104,6 +107,41 @@ async def spoken(request: web.Request) -> web.StreamResponse:
     await admin.set_prompt_audio(line_id, prompt, language, sha, source="spoken",
                                  actor=actor(request))
     raise back(line_id, f"p-{prompt}", done=f"{prompt} ({language}) spoken from its text")
+
+
+@requires(Role.ADMIN)
+async def by_phone(request: web.Request) -> web.StreamResponse:
+    """Ring the admin's own phone to record this prompt (their account's extension)."""
+    line_id, prompt, language = await _prompt_slot(request)
+    console = console_of(request)
+    user = session_of(request).user
+    if console.recorder is None:
+        raise web.HTTPServiceUnavailable(text="recording by phone is not available")
+    if not user.extension:
+        raise back(line_id, f"p-{prompt}", error="your account has no phone extension; "
+                   "an administrator sets it under Users")
+    endpoint = console.settings.operator_channel.format(extension=user.extension)
+    try:
+        rec = await console.recorder.start(line_id, prompt, language, endpoint=endpoint,
+                                           actor=actor(request))
+    except (PromptAudioRefused, AmiError, UnsafeValue) as exc:
+        raise back(line_id, f"p-{prompt}", error=f"{prompt} ({language}): {exc}") from None
+    if rec.state == "failed":
+        raise back(line_id, f"p-{prompt}", error=f"{prompt} ({language}): {rec.detail}")
+    raise back(line_id, f"p-{prompt}", recording=rec.token,
+               done=f"{prompt} ({language}): ringing {user.extension}")
+
+
+@requires(Role.ADMIN)
+async def recording_status(request: web.Request) -> web.Response:
+    console = console_of(request)
+    token = request.match_info.get("token", "")
+    rec = await console.recorder.status(token) if console.recorder and token.isdigit() else None
+    if rec is None:
+        raise web.HTTPNotFound(text="no such recording")
+    return web.json_response({"state": rec.state, "detail": rec.detail, "takes": rec.takes,
+                              "prompt": rec.prompt_id, "language": rec.language,
+                              "line": rec.line_id})
 
 
 @requires(Role.ADMIN)

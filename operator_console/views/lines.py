@@ -99,6 +99,7 @@ async def line_page(request: web.Request) -> web.Response:
         options_text={m["id"]: _options_text(m) for m in config.to_dict()["menus"]},
         hours_text="\n".join(_hours_line(h) for h in config.to_dict()["hours"]),
         error=request.query.get("error", "")[:500], done=request.query.get("done", "")[:200],
+        recording="".join(c for c in request.query.get("recording", "") if c.isdigit())[:12],
     )
 
 
