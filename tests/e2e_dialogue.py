@@ -35,6 +35,7 @@ class Step:
     keys: str = ""  # what the caller presses
     speak: bool = False  # the caller speaks the message instead
     language: str = ""  # prompts from this step on are in this language
+    wait_s: float = 0.0  # more to wait, for audio that is not a shipped prompt
 
 
 @functools.cache
@@ -90,13 +91,14 @@ def read_back(number: str) -> tuple[str, ...]:
 
 
 def dialogue(folder: Path, name: str, steps: Sequence[Step], *, language: str = "es",
-             listen_s: float = 20.0) -> Path:
-    """Write the scenario and its captures; returns the scenario file."""
+             listen_s: float = 20.0, frame: Path = FRAME) -> Path:
+    """Write the scenario and its captures; returns the scenario file. ``frame`` is the
+    caller's scenario (dialogue_caller.xml) or a phone's (answering_dialogue.xml)."""
     pcaps = _pcaps()
     folder.mkdir(parents=True, exist_ok=True)
     parts: list[str] = []
     for slot, step in enumerate(steps, start=1):
-        wait = sum(prompt_s(language, p) for p in step.prompts) + LEAD_S
+        wait = sum(prompt_s(language, p) for p in step.prompts) + LEAD_S + step.wait_s
         if slot == 1:
             wait += ANSWER_S
         language = step.language or language
@@ -115,10 +117,10 @@ def dialogue(folder: Path, name: str, steps: Sequence[Step], *, language: str = 
             f'  <nop><action><exec play_pcap_audio="{capture}" /></action></nop>\n'
             f'  <pause milliseconds="{round(length * 1000) + 300}" />\n\n'
         )
-    frame = FRAME.read_text(encoding="utf-8")
-    assert frame.count(MARK) == 1 and 'timeout="20000"' in frame
-    frame = frame.replace(MARK, "".join(parts) + "  " + MARK, 1)
-    frame = frame.replace('timeout="20000"', f'timeout="{round(listen_s * 1000)}"', 1)
+    frame_text = frame.read_text(encoding="utf-8")
+    assert frame_text.count(MARK) == 1 and 'timeout="20000"' in frame_text
+    frame_text = frame_text.replace(MARK, "".join(parts) + "  " + MARK, 1)
+    frame_text = frame_text.replace('timeout="20000"', f'timeout="{round(listen_s * 1000)}"', 1)
     scenario = folder / f"{name}.xml"
-    scenario.write_text(frame, encoding="utf-8")
+    scenario.write_text(frame_text, encoding="utf-8")
     return scenario

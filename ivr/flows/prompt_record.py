@@ -73,13 +73,15 @@ async def run(channel: CallControl, deps: Deps) -> Outcome:
 
 
 async def _review(channel: CallControl, shipped: str, path: Path) -> str | None:
-    """Play the take, then 1 keep / 2 again / 3 listen; silence twice counts as 2."""
-    await channel.play(str(path))
+    """Play the take, then 1 keep / 2 again / 3 listen (a key during the take counts);
+    four silences or wrong keys count as 2."""
+    key = await channel.play(str(path), keys="123")
     for _ in range(4):
-        digits, _ = await channel.read_digits(f"{shipped}/review_menu", max_digits=1,
-                                              timeout_s=CHOICE_WAIT_S)
-        if digits in ("1", "2"):
-            return digits
-        if digits == "3":
-            await channel.play(str(path))
+        if key is None:
+            digits, _ = await channel.read_digits(f"{shipped}/review_menu", max_digits=1,
+                                                  timeout_s=CHOICE_WAIT_S)
+            key = digits or None
+        if key in ("1", "2"):
+            return key
+        key = await channel.play(str(path), keys="123") if key == "3" else None
     return "2"
