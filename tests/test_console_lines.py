@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,34 @@ async def test_an_admin_without_the_csrf_token_changes_nothing(
     assert r.status == 403
     assert site.console.lines is not None
     assert [v.version for v in await site.console.lines.versions(line_id)] == [1]
+
+
+async def test_operators_see_the_types_admins_publish(
+    both: tuple[Line, Site], admin: Browser
+) -> None:
+    _, site = both
+    line_id = await report_line(site)
+    base = f"/admin/lines/{line_id}"
+    await ok(admin.post(f"{base}/types", {"id": "fire", "label_es": "Incendio forestal",
+                                          "label_en": "Wildfire", "priority": "1",
+                                          "callback_minutes": "20"}))
+    async with site.browser() as operator:
+        assert (await operator.login("ana")).status == 302
+        form = await (await operator.get("/reports/new", headers={"Accept": "text/html"})).text()
+        assert "Incendio forestal" not in form  # a draft: not offered yet
+        await ok(admin.post(f"{base}/publish", {"note": "fire"}))
+        form = await (await operator.get("/reports/new", headers={"Accept": "text/html"})).text()
+        assert '<option value="fire">Incendio forestal</option>' in form
+        filed = await operator.post("/reports", {"channel": "radio", "type": "fire",
+                                                 "summary": "humo en el parque",
+                                                 "caller": "987654321"})
+        assert filed.status == 303, await filed.text()
+        number = int(filed.headers["Location"].rsplit("/", 1)[1])
+        row = await site.console.db.fetchone(
+            "SELECT priority, created_at, callback_due_at FROM reports WHERE id = ?", (number,))
+        assert row is not None and row["priority"] == 1
+        created = datetime.fromisoformat(row["created_at"])
+        due = datetime.fromisoformat(row["callback_due_at"])
+        assert round((due - created).total_seconds() / 60) == 20
+        queue = await (await operator.get("/", headers={"Accept": "text/html"})).text()
+        assert "Incendio forestal" in queue

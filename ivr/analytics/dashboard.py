@@ -11,8 +11,8 @@ from typing import Any
 from ivr.analytics import panels
 from ivr.analytics.panels import Filters, Kpis
 from ivr.analytics.rollup import Clock
-from ivr.config import Settings
 from ivr.domain.incidents import OPERATOR_TYPE_ID
+from ivr.domain.lines import IncidentType
 from ivr.store.db import Database
 
 CHANNEL_NAMES = {
@@ -31,9 +31,9 @@ STATE_NAMES = {
 }
 
 
-def type_labels(settings: Settings, language: str) -> dict[str, str]:
-    labels = {t.id: (t.label_en if language == "en" else t.label_es) or t.id
-              for t in settings.keypad.types}
+def type_labels(types: Sequence[IncidentType], language: str) -> dict[str, str]:
+    """Incident type → its label in ``language`` (the types of the live lines)."""
+    labels = {t.id: t.label(language, "es") for t in types}
     labels.setdefault(OPERATOR_TYPE_ID, "Operator" if language == "en" else "Operador")
     return labels
 
@@ -163,7 +163,7 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def ordered_types(settings: Settings, present: Sequence[str]) -> list[str]:
-    """Types in keypad order, then any others that hold reports."""
-    order = [t.id for t in settings.keypad.types] + [OPERATOR_TYPE_ID]
+def ordered_types(types: Sequence[IncidentType], present: Sequence[str]) -> list[str]:
+    """Types in the lines' order, then any others that hold reports."""
+    order = [t.id for t in types] + [OPERATOR_TYPE_ID]
     return [t for t in order if t in present] + sorted(set(present) - set(order))

@@ -19,6 +19,7 @@ from ivr.analytics.panels import Filters
 from ivr.analytics.rollup import Clock
 from ivr.analytics.zones import ZoneShape
 from ivr.config import Settings
+from ivr.domain.lines import IncidentType
 from ivr.domain.reports import OPEN_STATES
 from ivr.store.db import Database
 
@@ -39,14 +40,15 @@ def _cutoff(settings: Settings, now: datetime) -> datetime:
     return now.astimezone(UTC) - timedelta(hours=settings.public_delay_hours)
 
 
-def services(settings: Settings, language: str = "es") -> list[dict[str, Any]]:
-    labels = dashboard.type_labels(settings, language)
+def services(types: Sequence[IncidentType], language: str = "es") -> list[dict[str, Any]]:
+    labels = dashboard.type_labels(types, language)
     return [{"service_code": code, "service_name": name, "description": name,
              "metadata": False, "type": "realtime", "keywords": "", "group": "seguridad"}
             for code, name in labels.items()]
 
 
-async def summary(db: Database, settings: Settings, clock: Clock, zones: Sequence[ZoneShape],
+async def summary(db: Database, settings: Settings, types: Sequence[IncidentType], clock: Clock,
+                  zones: Sequence[ZoneShape],
                   now: datetime | None = None, language: str = "es") -> dict[str, Any]:
     """Twelve months of counts, trends and response times, from the rollups."""
     now = now or datetime.now(UTC)
@@ -55,7 +57,7 @@ async def summary(db: Database, settings: Settings, clock: Clock, zones: Sequenc
     until = min(span[1] + timedelta(days=1), last_public) if span else last_public
     since = _month_start(until - timedelta(days=1), back=11)
     f = Filters(since, max(since, until))
-    labels = dashboard.type_labels(settings, language)
+    labels = dashboard.type_labels(types, language)
     by_type = await panels.by_type(db, f)
     before = await panels.by_type(db, f.shifted(-1))
     months = await panels.by_month(db, f)
@@ -73,7 +75,7 @@ async def summary(db: Database, settings: Settings, clock: Clock, zones: Sequenc
             {"service_code": t, "service_name": labels.get(t, t), "reports": by_type.get(t, 0),
              "a_year_before": before.get(t, 0),
              "change": _round(panels.change(by_type.get(t, 0), before.get(t, 0)))}
-            for t in dashboard.ordered_types(settings, list(set(by_type) | set(before)))],
+            for t in dashboard.ordered_types(types, list(set(by_type) | set(before)))],
         "by_month": [{"month": m, "reports": sum(row.values()), "by_type": row}
                      for m, row in sorted(months.items())],
         "by_zone": [
@@ -132,7 +134,8 @@ def _int(raw: str | None, name: str, default: int, top: int) -> int:
     return int(raw)
 
 
-def parse_query(query: Mapping[str, str], settings: Settings, clock: Clock) -> RequestQuery:
+def parse_query(query: Mapping[str, str], types: Sequence[IncidentType], clock: Clock
+                ) -> RequestQuery:
     """GeoReport v2 ``GET requests`` parameters, checked."""
     ids: list[int] = []
     for raw in query.get("service_request_id", "").split(","):
@@ -143,7 +146,7 @@ def parse_query(query: Mapping[str, str], settings: Settings, clock: Clock) -> R
             ids.append(int(raw))
     if len(ids) > MAX_IDS:
         raise PublicQueryError(f"at most {MAX_IDS} service_request_id values")
-    known = set(dashboard.type_labels(settings, "es"))
+    known = set(dashboard.type_labels(types, "es"))
     codes = tuple(c.strip() for c in query.get("service_code", "").split(",") if c.strip())
     if set(codes) - known:
         raise PublicQueryError("unknown service_code (see services.json)")
@@ -174,7 +177,8 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-async def requests(db: Database, settings: Settings, clock: Clock, zones: Sequence[ZoneShape],
+async def requests(db: Database, settings: Settings, types: Sequence[IncidentType], clock: Clock,
+                   zones: Sequence[ZoneShape],
                    q: RequestQuery, now: datetime | None = None,
                    language: str = "es") -> list[dict[str, Any]]:
     cutoff = _cutoff(settings, now or datetime.now(UTC))
@@ -197,7 +201,7 @@ async def requests(db: Database, settings: Settings, clock: Clock, zones: Sequen
         "SELECT id, type, state, zone, created_at, updated_at FROM reports"
         f" WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
         (*params, q.page_size, (q.page - 1) * q.page_size))
-    labels = dashboard.type_labels(settings, language)
+    labels = dashboard.type_labels(types, language)
     names = {z.code: z.name for z in settings.zones} | {z.code: z.name for z in zones}
     centres = {z.code: z.centroid for z in zones}
     return [_request(dict(r), labels, names, centres, clock, language) for r in rows]

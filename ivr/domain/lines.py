@@ -62,7 +62,9 @@ class IncidentType:
     alert_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def label(self, language: str, fallback: str = "") -> str:
-        return self.labels.get(language) or self.labels.get(fallback) or self.id
+        """In ``language``, else ``fallback``, else the first label given, else the id."""
+        return (self.labels.get(language) or self.labels.get(fallback)
+                or next(iter(self.labels.values()), "") or self.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ class ManualReport:
     zone: str | None = None
     address: str | None = None
     emergency: bool = False
+    callback_minutes: int | None = None  # the type's deadline in the lines; None: settings'
 
 
 FINAL_CALLBACK_STATES = frozenset({"answered", "busy", "no_answer", "failed", "unknown"})
@@ -174,7 +175,9 @@ class Casework:
             raise CaseError("say what was reported")
         moment = self.clock()
         now = iso(moment)
-        due = callback_due(self.deadlines, entry.type_id, moment) if entry.caller else None
+        deadlines = ({entry.type_id: entry.callback_minutes} if entry.callback_minutes
+                     else self.deadlines)
+        due = callback_due(deadlines, entry.type_id, moment) if entry.caller else None
         name = actor.removeprefix("user:")
 
         async def op(conn: aiosqlite.Connection) -> int:

@@ -70,4 +70,4 @@ async def supervision(request: web.Request) -> web.Response:
     rows = [r for r in await queue_rows(console) if r["overdue"] or r["reservation_lapsed"]]
     rows.sort(key=lambda r: r["due_left_s"] if r["due_left_s"] is not None else 0)
     return page(request, "supervision.html", rows=rows,
-                labels=type_labels(console, language_of(request)))
+                labels=await type_labels(console, language_of(request)))

@@ -21,6 +21,7 @@ from operator_console.render import language_of, page
 from operator_console.security import requires, session_of
 from operator_console.state import Console, console_of
 from operator_console.views import analytics_text
+from operator_console.views.queue import incident_types
 
 MAX_DAYS = 366 * 50
 PRESETS = {"7d": 7, "30d": 30, "90d": 90, "12m": 365}
@@ -64,7 +65,7 @@ async def filters_of(request: web.Request, console: Console) -> Filters:
     if (until - since).days > MAX_DAYS:
         raise ValueError("the range is too long")
     settings = console.settings
-    types = {t.id for t in settings.keypad.types} | {"operator"}
+    types = {t.id for t in await incident_types(console)} | {"operator"}
     zones = {z.code for z in settings.zones} | {z.code for z in await zonestore.load(console.db)}
     zone_values = _many(request, "zone", zones | {"none"})
     return Filters(
@@ -98,7 +99,7 @@ async def _context(request: web.Request, console: Console, f: Filters) -> dict[s
     return {
         "f": f, "qs": query_of(f), "tx": analytics_text.translator(language),
         "one_day": timedelta(days=1),
-        "labels": dashboard.type_labels(console.settings, language),
+        "labels": dashboard.type_labels(await incident_types(console), language),
         "zone_names": names, "shapes": shapes, "clock": clock,
         "clock_stale": stale,
         "channels": [c.value for c in Intake],
@@ -118,7 +119,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
     board = await dashboard.build(console.db, f, ctx["clock"])
     ctx["charts"] = analytics_text.dashboard_charts(board, ctx)
     ctx["types"] = dashboard.ordered_types(
-        console.settings, list(set(board.type_year) | set(board.year_on_year)))
+        await incident_types(console), list(set(board.type_year) | set(board.year_on_year)))
     year_totals = {y: sum(row.get(y, 0) for row in board.type_year.values())
                    for y in board.years}
     return page(request, "dashboard.html", board=board, year_totals=year_totals,
@@ -233,13 +234,14 @@ async def committee_page(request: web.Request) -> web.Response:
     console = console_of(request)
     week = await _week(request, console)
     language = language_of(request)
-    labels = dashboard.type_labels(console.settings, language)
+    types = await incident_types(console)
+    labels = dashboard.type_labels(types, language)
     tx = analytics_text.translator(language)
     shapes = await zonestore.load(console.db)
     return page(request, "committee.html", week=week, labels=labels, tx=tx,
                 one_day=timedelta(days=1), one_week=timedelta(weeks=1),
                 charts=committee.charts_for(week, labels, shapes, tx, charts.LIGHT),
-                types=dashboard.ordered_types(console.settings, week.types),
+                types=dashboard.ordered_types(types, week.types),
                 percent=dashboard.percent, signed_percent=dashboard.signed_percent,
                 duration=dashboard.duration, number=charts.number, change=panels.change)
 
@@ -249,10 +251,11 @@ async def committee_pdf(request: web.Request) -> web.Response:
     console = console_of(request)
     week = await _week(request, console)
     language = language_of(request)
-    labels = dashboard.type_labels(console.settings, language)
+    known = await incident_types(console)
+    labels = dashboard.type_labels(known, language)
     tx = analytics_text.translator(language)
     shapes = await zonestore.load(console.db)
-    types = dashboard.ordered_types(console.settings, week.types)
+    types = dashboard.ordered_types(known, week.types)
     data = await asyncio.to_thread(committee.pdf, week, labels, types, shapes, tx)
     return web.Response(body=data, headers={
         "Content-Type": "application/pdf",

@@ -20,6 +20,7 @@ from operator_console.security import parse_id
 from operator_console.security import public as public_route
 from operator_console.state import Console, console_of
 from operator_console.views import analytics_text
+from operator_console.views.queue import incident_types
 
 CACHE_S = 60.0
 CACHE_MAX = 256
@@ -62,7 +63,8 @@ def _error(status: int, text: str) -> tuple[int, bytes]:
 async def _summary(console: Console, language: str) -> dict[str, Any]:
     clock = await dashboard.stored_clock(console.db)
     zones = await zonestore.load(console.db)
-    return await public.summary(console.db, console.settings, clock, zones, language=language)
+    return await public.summary(console.db, console.settings, await incident_types(console),
+                                clock, zones, language=language)
 
 
 @public_route
@@ -114,7 +116,7 @@ async def services_json(request: web.Request) -> web.Response:
     _enabled(console)
 
     async def make() -> tuple[int, bytes]:
-        return 200, _json(public.services(console.settings, language_of(request)))
+        return 200, _json(public.services(await incident_types(console), language_of(request)))
 
     return await _cached(request, "application/json", make)
 
@@ -123,12 +125,12 @@ async def _requests(request: web.Request, console: Console,
                     query: dict[str, str]) -> tuple[int, bytes]:
     clock = await dashboard.stored_clock(console.db)
     try:
-        q = public.parse_query(query, console.settings, clock)
+        q = public.parse_query(query, await incident_types(console), clock)
     except public.PublicQueryError as exc:
         return _error(400, str(exc))
     zones = await zonestore.load(console.db)
-    found = await public.requests(console.db, console.settings, clock, zones, q,
-                                  language=language_of(request))
+    found = await public.requests(console.db, console.settings, await incident_types(console),
+                                  clock, zones, q, language=language_of(request))
     if "service_request_id" in query and not found and request.match_info.get("report"):
         return _error(404, "no such public service request")
     return 200, _json(found)

@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.analytics import dashboard
+from ivr.domain.lines import IncidentType
 from ivr.domain.roles import Role
 from operator_console.render import page
 from operator_console.security import requires
@@ -20,11 +22,17 @@ async def queue_rows(console: Console) -> list[dict[str, Any]]:
     return [decorate(r, now, release) for r in await console.queries.queue()]
 
 
-def type_labels(console: Console, language: str) -> dict[str, str]:
-    labels = {"operator": "Operador" if language != "en" else "Operator"}
-    for t in console.settings.keypad.types:
-        labels[t.id] = (t.label_en if language == "en" else t.label_es) or t.id
-    return labels
+async def incident_types(console: Console) -> list[IncidentType]:
+    """The incident types of the live lines, as admins labelled them; the configuration
+    file's when no line is published (a console started against an empty store)."""
+    types = await console.catalogue.incident_types() if console.catalogue else []
+    return types or [IncidentType(t.id, t.priority, t.emergency, t.callback_minutes,
+                                  {"es": t.label_es, "en": t.label_en})
+                     for t in console.settings.keypad.types]
+
+
+async def type_labels(console: Console, language: str) -> dict[str, str]:
+    return dashboard.type_labels(await incident_types(console), language)
 
 
 @requires(Role.OPERATOR)
@@ -34,7 +42,7 @@ async def index(request: web.Request) -> web.Response:
     from operator_console.render import language_of
 
     return page(request, "queue.html", rows=rows, last_event=console.feed.last_id,
-                labels=type_labels(console, language_of(request)),
+                labels=await type_labels(console, language_of(request)),
                 open_count=await console.queries.open_count())
 
 
@@ -44,7 +52,7 @@ async def rows_fragment(request: web.Request) -> web.Response:
     from operator_console.render import language_of
 
     return page(request, "_queue_rows.html", rows=await queue_rows(console),
-                labels=type_labels(console, language_of(request)))
+                labels=await type_labels(console, language_of(request)))
 
 
 @requires(Role.OPERATOR)

@@ -16,7 +16,7 @@ from ivr.store.queries import PAGE, Filters
 from operator_console.render import language_of, page
 from operator_console.security import ascii_digits, parse_id, requires, session_of
 from operator_console.state import Console, console_of
-from operator_console.views.queue import type_labels
+from operator_console.views.queue import incident_types, type_labels
 from operator_console.views.rows import decorate
 
 
@@ -69,7 +69,7 @@ async def report_page(request: web.Request) -> web.Response:
         earlier=await console.queries.caller_reports(report["caller"] or "", number),
         **await clip_context(console, number),
         allowed=sorted(s.value for s in TRANSITIONS[state]),
-        labels=type_labels(console, language_of(request)),
+        labels=await type_labels(console, language_of(request)),
         request_key=secrets.token_urlsafe(16),
         ami_state=console.ami.state.value if console.ami is not None else "disabled",
         last_event=console.feed.last_id,
@@ -167,7 +167,8 @@ async def search_page(request: web.Request) -> web.Response:
         older["before"] = str(rows[-1]["id"])
     return page(
         request, "search.html", rows=[decorate(r, now, release) for r in rows], filters=filters,
-        states=[s.value for s in ReportState], labels=type_labels(console, language_of(request)),
+        states=[s.value for s in ReportState],
+        labels=await type_labels(console, language_of(request)),
         zones=console.settings.zones, query=q,
         older_qs=urlencode(list(older.items())) if len(rows) == PAGE else "",
     )
@@ -193,15 +194,16 @@ def _date(raw: str, *, end: bool = False) -> str:
 async def new_form(request: web.Request) -> web.Response:
     console = console_of(request)
     return page(request, "new_report.html", channels=[c.value for c in MANUAL_INTAKES],
-                types=console.settings.keypad.types, zones=console.settings.zones,
-                labels=type_labels(console, language_of(request)))
+                types=await incident_types(console), zones=console.settings.zones,
+                labels=await type_labels(console, language_of(request)))
 
 
 @requires(Role.OPERATOR)
 async def create(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     form = await request.post()
-    incident = console.settings.keypad.by_id(str(form.get("type", "")))
+    wanted = str(form.get("type", ""))
+    incident = next((t for t in await incident_types(console) if t.id == wanted), None)
     if incident is None:
         raise CaseError("pick an incident type")
     try:
@@ -221,7 +223,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             type_id=incident.id, priority=incident.priority, channel=channel,
             summary=str(form.get("summary", "")), caller=caller or None, zone=zone or None,
             address=str(form.get("address", "")).strip()[:200] or None,
-            emergency=incident.emergency,
+            emergency=incident.emergency, callback_minutes=incident.callback_minutes,
         ),
         session_of(request).user.actor,
     )
