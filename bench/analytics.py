@@ -33,10 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr.analytics import dashboard, exports, rollup, zones  # noqa: E402
-from ivr.analytics.panels import Filters  # noqa: E402
-from ivr.analytics.rollup import Clock  # noqa: E402
+from ivr.analytics import dashboard, exports  # noqa: E402
+from ivr.domain import zones  # noqa: E402
+from ivr.store import rollup  # noqa: E402
 from ivr.store.db import Database  # noqa: E402
+from ivr.store.panels import Filters  # noqa: E402
+from ivr.store.rollup import Clock  # noqa: E402
 
 LIMA = Clock("America/Lima", -300)
 START = datetime(2021, 1, 1, 5, tzinfo=UTC)  # local midnight in Lima

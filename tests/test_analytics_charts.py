@@ -8,8 +8,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from ivr.analytics import charts, committee, zones
-from ivr.analytics.panels import Kpis
+from ivr.analytics import charts, committee
+from ivr.domain import zones
+from ivr.store.panels import Kpis
 
 SVG = "{http://www.w3.org/2000/svg}"
 NASTY = '<script>alert("x")</script> & "quotes"'

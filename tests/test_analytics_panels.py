@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from ivr.analytics import panels
-from ivr.analytics.panels import Filters
-from ivr.analytics.rollup import Clock
+from ivr.store import panels
 from ivr.store.db import Database
+from ivr.store.panels import Filters
 from ivr.store.reports import iso
+from ivr.store.rollup import Clock
 
 LIMA = Clock("America/Lima", -300)
 NOW = datetime(2025, 3, 10, 15, 0, tzinfo=UTC)

@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 
-from ivr.analytics import rollup
 from ivr.config import Settings
 from ivr.core.ports import Location, NewReport
 from ivr.domain.reports import TRANSITIONS, ReportState
 from ivr.domain.roles import Intake
+from ivr.store import rollup
 from ivr.store.casework import CaseError, Casework, ManualReport
 from ivr.store.db import Database
 from ivr.store.reports import Reports, iso

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from ivr.analytics import zones, zonestore
-from ivr.analytics.zones import ZoneImportError
 from ivr.cli import main
 from ivr.config import Settings
+from ivr.domain import zones
+from ivr.domain.zones import ZoneImportError
+from ivr.store import zonestore
 from ivr.store.db import Database
 
 SQUARE = [[[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]]]

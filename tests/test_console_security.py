@@ -48,6 +48,24 @@ TABLE: dict[tuple[str, str], Role] = {
     ("GET", "/admin/users"): Role.ADMIN,
     ("POST", "/admin/users"): Role.ADMIN,
     ("POST", "/admin/users/{user}"): Role.ADMIN,
+    ("GET", "/admin/lines"): Role.ADMIN,
+    ("POST", "/admin/lines"): Role.ADMIN,
+    ("POST", "/admin/lines/import"): Role.ADMIN,
+    ("GET", "/admin/lines/audio/{sha}"): Role.ADMIN,
+    ("GET", "/admin/lines/recordings/{token}"): Role.ADMIN,
+    ("GET", "/admin/lines/{line}"): Role.ADMIN,
+    ("POST", "/admin/lines/{line}/settings"): Role.ADMIN,
+    ("POST", "/admin/lines/{line}/menus"): Role.ADMIN,
+    ("POST", "/admin/lines/{line}/types"): Role.ADMIN,
+    ("POST", "/admin/lines/{line}/prompts"): Role.ADMIN,
+    ("POST", "/admin/lines/{line}/prompts/{prompt}/{lang}/upload"): Role.ADMIN,
+    ("POST", "/admin/lines/{line}/prompts/{prompt}/{lang}/speak"): Role.ADMIN,
+    ("POST", "/admin/lines/{line}/prompts/{prompt}/{lang}/phone"): Role.ADMIN,
+    ("POST", "/admin/lines/{line}/speak-missing"): Role.ADMIN,
+    ("POST", "/admin/lines/{line}/publish"): Role.ADMIN,
+    ("POST", "/admin/lines/{line}/restore"): Role.ADMIN,
+    ("POST", "/admin/lines/{line}/discard"): Role.ADMIN,
+    ("GET", "/admin/lines/{line}/export"): Role.ADMIN,
     ("GET", "/supervision"): Role.SUPERVISOR,
     ("GET", "/dashboard"): Role.SUPERVISOR,
     ("GET", "/dashboard/hotspots"): Role.SUPERVISOR,
@@ -73,7 +91,11 @@ def all_routes(settings: Settings) -> list[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    return path.replace("{report}", "1").replace("{clip}", "1").replace("{user}", "1")
+    for name, value in (("{report}", "1"), ("{clip}", "1"), ("{user}", "1"), ("{line}", "1"),
+                        ("{prompt}", "greeting"), ("{lang}", "es"), ("{sha}", "a" * 64),
+                        ("{token}", "123456789012")):
+        path = path.replace(name, value)
+    return path
 
 
 def test_every_route_is_in_the_role_table_and_declares_its_role(settings: Settings) -> None:

@@ -13,8 +13,9 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ivr.analytics import demo, zones
 from ivr.config import Settings
+from ivr.domain import zones
+from ivr.store import demo
 from ivr.store.reports import iso
 from tests.browser_util import (
     Watch,

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from ivr.analytics import demo, panels, rollup, zones
 from ivr.cli import main
 from ivr.config import Settings
+from ivr.domain import zones
+from ivr.store import demo, panels, rollup
 from ivr.store.db import Database
 
 # Copied from the case study, row labels included; the mapping to our types is the demo's.

@@ -12,14 +12,15 @@ from datetime import UTC, date, datetime
 from typing import Any
 from xml.etree import ElementTree
 
-from ivr.analytics.exports import query, safe_cell
-from ivr.analytics.panels import Filters
-from ivr.analytics.rollup import Clock
+from ivr.analytics.exports import safe_cell
 from ivr.config import Settings
 from ivr.core.ports import Location, NewReport
 from ivr.domain.roles import Intake
 from ivr.store.casework import Casework, ManualReport
+from ivr.store.export_rows import query
+from ivr.store.panels import Filters
 from ivr.store.reports import Reports
+from ivr.store.rollup import Clock
 from tests.console_util import Site, console_site
 
 FORMULA = '=HYPERLINK("http://evil.example","click")'

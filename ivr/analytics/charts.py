@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from ivr.analytics.schema import CELL_ROW, CELLS_PER_DEGREE
-from ivr.analytics.zones import ZoneShape, bounds
+from ivr.domain.zones import ZoneShape, bounds
+from ivr.store.analytics_schema import CELL_ROW, CELLS_PER_DEGREE
 
 
 @dataclass(frozen=True)

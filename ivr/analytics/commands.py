@@ -13,11 +13,11 @@ from typing import Any
 
 import aiosqlite
 
-from ivr.analytics import panels, rollup, zonestore
-from ivr.analytics import zones as geo
-from ivr.analytics.demo import TABLE1_ROWS, Generator, load
 from ivr.config import Settings
+from ivr.domain import zones as geo
+from ivr.store import panels, rollup, zonestore
 from ivr.store.db import Database
+from ivr.store.demo import TABLE1_ROWS, Generator, load
 
 Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 

@@ -15,11 +15,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from fpdf import FPDF
 
-from ivr.analytics import charts, panels
-from ivr.analytics.panels import Filters, Kpis
-from ivr.analytics.rollup import Clock
-from ivr.analytics.zones import ZoneShape
+from ivr.analytics import charts
+from ivr.domain.zones import ZoneShape
+from ivr.store import panels
 from ivr.store.db import Database
+from ivr.store.panels import Filters, Kpis
+from ivr.store.rollup import Clock
 
 TREND_WEEKS = 12
 BASELINE_WEEKS = 4

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ivr.analytics import panels
-from ivr.analytics.panels import Filters, Kpis
-from ivr.analytics.rollup import Clock
 from ivr.domain.incidents import OPERATOR_TYPE_ID
 from ivr.domain.lines import IncidentType
+from ivr.store import panels, rollup
 from ivr.store.db import Database
+from ivr.store.panels import Filters, Kpis
+from ivr.store.rollup import Clock
 
 CHANNEL_NAMES = {
     "ivr": ("Teléfono (IVR)", "Phone line (IVR)"), "phone": ("Operador", "Operator call"),
@@ -49,8 +49,8 @@ def state_label(state: str, language: str) -> str:
 
 
 async def stored_clock(db: Database) -> Clock:
-    row = await db.fetchone("SELECT timezone, utc_offset_minutes FROM analytics_clock")
-    return Clock(str(row[0]), int(row[1])) if row else Clock("UTC", 0)
+    """The time zone the rollups were counted in (``ivr.store.rollup``)."""
+    return await rollup.clock_of(db)
 
 
 def local_today(clock: Clock, now: datetime | None = None) -> date:

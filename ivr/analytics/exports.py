@@ -1,11 +1,9 @@
 """Reports out, as the dashboard's filters select them: CSV, XLSX and GeoJSON.
 
-Exports read through a read-only connection of their own, in chunks, so a
-million-row export neither sits in memory nor holds up the console's reader
-(the live queue keeps answering). CSV and GeoJSON stream as they are read;
-XLSX is written by xlsxwriter in constant-memory mode to a temporary file in a
-worker thread, then sent. What leaves is for analysis: no caller numbers, no
-notes, no summaries, no clips.
+The rows come from ``ivr.store.export_rows`` (a read-only connection, in chunks).
+CSV and GeoJSON stream as they are read; XLSX is written by xlsxwriter in
+constant-memory mode to a temporary file in a worker thread, then sent. What
+leaves is for analysis: no caller numbers, no notes, no summaries, no clips.
 """
 
 from __future__ import annotations
@@ -14,22 +12,19 @@ import csv
 import io
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import xlsxwriter  # type: ignore[import-untyped]
 
-from ivr.analytics.panels import Filters
-from ivr.analytics.rollup import Clock
+from ivr.store import export_rows
+from ivr.store.export_rows import COLUMNS
+from ivr.store.panels import Filters
+from ivr.store.rollup import Clock
 
-COLUMNS = ("id", "created_at", "type", "priority", "emergency", "state", "channel", "zone",
-           "address", "lat", "lon", "location_source", "complete", "first_action_at",
-           "callback_due_at", "callback_done_at", "unit", "duplicate_of")
 HEADER = ("report", "created_utc", "created_local", *COLUMNS[2:])
-CHUNK = 2000
 XLSX_MAX_ROWS = 1_048_575  # Excel's limit, less the header; more rows go on another sheet
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -39,21 +34,6 @@ def safe_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
-
-
-def query(f: Filters, clock: Clock) -> tuple[str, list[Any]]:
-    lo = clock.utc_iso(datetime(f.since.year, f.since.month, f.since.day))
-    hi = clock.utc_iso(datetime(f.until.year, f.until.month, f.until.day))
-    where = ["created_at >= ?", "created_at < ?"]
-    params: list[Any] = [lo, hi]
-    for column, values in (("type", f.types), ("coalesce(zone, '')", f.zones),
-                           ("channel", f.channels)):
-        if values:
-            where.append(f"{column} IN ({','.join('?' * len(values))})")
-            params.extend(values)
-    sql = (f"SELECT {', '.join(COLUMNS)} FROM reports WHERE {' AND '.join(where)}"
-           " ORDER BY created_at, id")
-    return sql, params
 
 
 def _local(clock: Clock, created: str) -> str:
@@ -68,28 +48,12 @@ def row_values(row: sqlite3.Row | tuple[Any, ...], clock: Clock) -> list[Any]:
     return [values[0], values[1], _local(clock, values[1]), *values[2:]]
 
 
-def read_only(path: Path) -> str:
-    return f"file:{path.resolve()}?mode=ro"
-
-
-async def _rows(path: Path, f: Filters, clock: Clock) -> AsyncIterator[list[sqlite3.Row]]:
-    sql, params = query(f, clock)
-    async with aiosqlite.connect(read_only(path), uri=True) as conn:
-        await conn.execute("PRAGMA busy_timeout = 5000")
-        async with conn.execute(sql, params) as cur:
-            while True:
-                chunk = list(await cur.fetchmany(CHUNK))
-                if not chunk:
-                    return
-                yield chunk
-
-
 async def csv_chunks(path: Path, f: Filters, clock: Clock) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # so a spreadsheet reads the accents as UTF-8
     writer.writerow(HEADER)
-    async for chunk in _rows(path, f, clock):
+    async for chunk in export_rows.chunks(path, f, clock):
         for row in chunk:
             writer.writerow([safe_cell(v) for v in row_values(row, clock)])
         yield buffer.getvalue().encode("utf-8")
@@ -119,7 +83,7 @@ async def geojson_chunks(path: Path, f: Filters, clock: Clock,
                          centroids: Mapping[str, tuple[float, float]]) -> AsyncIterator[bytes]:
     yield b'{"type": "FeatureCollection", "features": [\n'
     first = True
-    async for chunk in _rows(path, f, clock):
+    async for chunk in export_rows.chunks(path, f, clock):
         parts = [json.dumps(feature(row, clock, centroids), ensure_ascii=False,
                             separators=(",", ":")) for row in chunk]
         text = ",\n".join(parts)
@@ -130,8 +94,6 @@ async def geojson_chunks(path: Path, f: Filters, clock: Clock,
 
 def write_xlsx(path: Path, f: Filters, clock: Clock, target: Path) -> int:
     """Write the XLSX file (call it in a worker thread); return the rows written."""
-    sql, params = query(f, clock)
-    conn = sqlite3.connect(read_only(path), uri=True)
     workbook = xlsxwriter.Workbook(str(target), {"constant_memory": True,
                                                  "strings_to_formulas": False,
                                                  "strings_to_urls": False})
@@ -140,7 +102,7 @@ def write_xlsx(path: Path, f: Filters, clock: Clock, target: Path) -> int:
         rows = 0
         sheet = None
         line = 0
-        for row in _iterate(conn.execute(sql, params)):
+        for row in export_rows.rows(path, f, clock):
             if sheet is None or line > XLSX_MAX_ROWS:
                 sheet = workbook.add_worksheet(f"reports {rows // XLSX_MAX_ROWS + 1}")
                 sheet.write_row(0, 0, HEADER, bold)
@@ -153,13 +115,4 @@ def write_xlsx(path: Path, f: Filters, clock: Clock, target: Path) -> int:
             workbook.add_worksheet("reports").write_row(0, 0, HEADER, bold)
     finally:
         workbook.close()
-        conn.close()
     return rows
-
-
-def _iterate(cur: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
-    while True:
-        chunk = cur.fetchmany(CHUNK)
-        if not chunk:
-            return
-        yield from chunk

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ivr.analytics import dashboard, panels
-from ivr.analytics.panels import Filters
-from ivr.analytics.rollup import Clock
-from ivr.analytics.zones import ZoneShape
+from ivr.analytics import dashboard
 from ivr.config import Settings
 from ivr.domain.lines import IncidentType
 from ivr.domain.reports import OPEN_STATES
+from ivr.domain.zones import ZoneShape
+from ivr.store import panels, public_reports
 from ivr.store.db import Database
+from ivr.store.panels import Filters
+from ivr.store.rollup import Clock
 
 MAX_SPAN = timedelta(days=90)
 PAGE_SIZE = 100
@@ -173,38 +174,23 @@ def _window(q: RequestQuery, cutoff: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
 async def requests(db: Database, settings: Settings, types: Sequence[IncidentType], clock: Clock,
                    zones: Sequence[ZoneShape],
                    q: RequestQuery, now: datetime | None = None,
                    language: str = "es") -> list[dict[str, Any]]:
     cutoff = _cutoff(settings, now or datetime.now(UTC))
-    where = ["created_at <= ?"]
-    params: list[Any] = [_iso(cutoff)]
     if q.ids:
-        where.append(f"id IN ({','.join('?' * len(q.ids))})")
-        params.extend(q.ids)
+        rows = await public_reports.page(db, cutoff=cutoff, ids=q.ids, limit=q.page_size,
+                                         offset=(q.page - 1) * q.page_size)
     else:
         start, end = _window(q, cutoff)
-        where.append("created_at >= ?")
-        params.append(_iso(start))
-        where.append("created_at <= ?")
-        params.append(_iso(end))
-        for column, values in (("type", q.codes), ("state", q.states)):
-            if values:
-                where.append(f"{column} IN ({','.join('?' * len(values))})")
-                params.extend(values)
-    rows = await db.fetchall(
-        "SELECT id, type, state, zone, created_at, updated_at FROM reports"
-        f" WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-        (*params, q.page_size, (q.page - 1) * q.page_size))
+        rows = await public_reports.page(db, cutoff=cutoff, since=start, until=end,
+                                         types=q.codes, states=q.states, limit=q.page_size,
+                                         offset=(q.page - 1) * q.page_size)
     labels = dashboard.type_labels(types, language)
     names = {z.code: z.name for z in settings.zones} | {z.code: z.name for z in zones}
     centres = {z.code: z.centroid for z in zones}
-    return [_request(dict(r), labels, names, centres, clock, language) for r in rows]
+    return [_request(r, labels, names, centres, clock, language) for r in rows]
 
 
 def _hour(stamp: str, clock: Clock) -> str:

@@ -94,3 +94,13 @@ async def backlog_counts(db: Database) -> dict[str, dict[str, int]]:
     for row in rows:
         out[row["kind"]][row["state"]] = row["n"]
     return out
+
+
+async def clip_files(db: Database, report: int, clip: int) -> dict[str, Any] | None:
+    """A clip of ``report`` (never of another): its files and whether it was purged."""
+    row = await db.fetchone(
+        "SELECT c.id, c.path, c.purged_at, a.playback_path FROM clips c"
+        " LEFT JOIN clip_audio a ON a.clip_id = c.id WHERE c.report_id = ? AND c.id = ?",
+        (report, clip),
+    )
+    return dict(row) if row else None

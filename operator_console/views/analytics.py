@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 import aiosqlite
 from aiohttp import web
 
-from ivr.analytics import charts, committee, dashboard, exports, panels, rollup, zonestore
-from ivr.analytics.panels import Filters
+from ivr.analytics import charts, committee, dashboard, exports
 from ivr.domain.roles import Intake, Role
-from ivr.store import events
+from ivr.store import events, panels, rollup, zonestore
+from ivr.store.panels import Filters
 from ivr.store.reports import iso, utc_now
 from operator_console.render import language_of, page
 from operator_console.security import requires, session_of

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.domain.roles import Role
-from ivr.store import retention, transcripts
+from ivr.store import clip_views, retention, transcripts
 from ivr.store.casework import CaseError
 from operator_console.security import parse_id, requires, session_of
 from operator_console.state import console_of
@@ -53,11 +53,7 @@ async def playback(request: web.Request) -> web.StreamResponse:
     """The playback copy of a clip; the original when no copy has been made (yet)."""
     console = console_of(request)
     number, clip_id = report_id(request), _clip_id(request)
-    row = await console.db.fetchone(
-        "SELECT c.id, c.path, c.purged_at, a.playback_path FROM clips c"
-        " LEFT JOIN clip_audio a ON a.clip_id = c.id WHERE c.report_id = ? AND c.id = ?",
-        (number, clip_id),
-    )
+    row = await clip_views.clip_files(console.db, number, clip_id)
     if row is None:
         raise web.HTTPNotFound(text="no such clip")
     if row["purged_at"]:
@@ -101,9 +97,7 @@ async def release_clips(request: web.Request) -> web.StreamResponse:
 async def retranscribe(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     number, clip_id = report_id(request), _clip_id(request)
-    owner = await console.db.fetchone(
-        "SELECT 1 FROM clips WHERE id = ? AND report_id = ?", (clip_id, number))
-    if owner is None:
+    if await clip_views.clip_files(console.db, number, clip_id) is None:
         raise web.HTTPNotFound(text="no such clip")
     await transcripts.requeue(console.db, clip_id, "transcribe", datetime.now(UTC),
                               session_of(request).user.actor)

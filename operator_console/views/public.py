@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.analytics import charts, dashboard, public, zonestore
+from ivr.analytics import charts, dashboard, public
+from ivr.store import zonestore
 from operator_console.render import language_of, page
 from operator_console.security import parse_id
 from operator_console.security import public as public_route

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import aiosqlite
 
-from ivr.analytics import zones as geo
-from ivr.analytics.zones import ZoneShape
+from ivr.domain import zones as geo
+from ivr.domain.zones import ZoneShape
 from ivr.store import events
 from ivr.store.db import Database
 from ivr.store.reports import iso, utc_now

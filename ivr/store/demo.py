@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 
-from ivr.analytics.rollup import Clock, triggers_off
-from ivr.analytics.zones import Locator, ZoneShape, bounds
 from ivr.domain.incidents import IncidentType, Keypad
+from ivr.domain.zones import Locator, ZoneShape, bounds
+from ivr.store.rollup import Clock, triggers_off
 
 TABLE1: dict[str, dict[int, int]] = {
     "robbery": {2003: 2019, 2004: 5857, 2005: 4131, 2006: 2221},

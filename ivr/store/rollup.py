@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiosqlite
 
-from ivr.analytics.schema import ROLLUPS, Rollup, recount
+from ivr.store.analytics_schema import ROLLUPS, Rollup, recount
+from ivr.store.db import Database
 
 TRIGGERS_SQL = (
     "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'analytics%'"
@@ -168,3 +169,9 @@ def triggers_off_sync(conn: sqlite3.Connection) -> Iterator[None]:
     rebuild_sync(conn)
     for _name, sql in saved:
         conn.execute(sql)
+
+
+async def clock_of(db: Database) -> Clock:
+    """The time zone the rollups were last counted in; UTC before any."""
+    row = await db.fetchone("SELECT timezone, utc_offset_minutes FROM analytics_clock")
+    return Clock(str(row[0]), int(row[1])) if row else Clock("UTC", 0)

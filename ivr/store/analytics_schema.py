@@ -2,7 +2,7 @@
 
 One definition serves three uses, so they cannot drift apart:
 
-* migration 004's triggers were generated from it (``python -m ivr.analytics.schema``
+* migration 004's triggers were generated from it (``python -m ivr.store.analytics_schema``
   prints them; the file is kept as written, a migration never changes once run);
 * the full recount (``alerta stats rebuild``, the bulk loaders, the tests);
 * the dashboard's queries, which sum the measures named here.

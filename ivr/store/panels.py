@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ivr.analytics.rollup import Clock
-from ivr.analytics.schema import CALLBACKS, FA_BUCKETS, FIRST_ACTION_BOUNDS, HOURS, STATES
+from ivr.store.analytics_schema import CALLBACKS, FA_BUCKETS, FIRST_ACTION_BOUNDS, HOURS, STATES
 from ivr.store.db import Database
+from ivr.store.rollup import Clock
 
 # Channels by which citizens themselves report (radio and field are staff; pos, shops).
 CITIZEN_CHANNELS = ("ivr", "phone", "counter", "email")
