@@ -7,6 +7,7 @@ call is the fake Asterisk dialling the real server.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -18,6 +19,7 @@ from ivr.config import Settings
 from ivr.testing import make_tone_wav
 from tests.console_util import Browser, Site, console_site
 from tests.e2e import Line, report_number, running_line
+from tests.test_startup_resilience import fill, small_disk
 
 KEY_TWO = ["1", "2", "1", "#", "1"]
 
@@ -252,3 +254,33 @@ async def test_operators_see_the_types_admins_publish(
         assert round((due - created).total_seconds() / 60) == 20
         queue = await (await operator.get("/", headers={"Accept": "text/html"})).text()
         assert "Incendio forestal" in queue
+
+
+async def test_a_full_prompt_disk_is_said_clearly_and_nothing_goes_live(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The library's disk fills: an upload is refused with the reason and keeps nothing;
+    a publish that brings no new audio still works (its folder is only hard links), and
+    calls go on."""
+    with small_disk(tmp_path / "library", "size=8m") as disk:
+        settings = dataclasses.replace(settings, prompt_library=disk)
+        async with running_line(settings) as line, \
+                console_site(settings, db=line.svc.db) as site, site.browser() as b:
+            assert (await b.login("root")).status == 302
+            line_id = await report_line(site)
+            base = f"/admin/lines/{line_id}"
+            await ok(b.post(f"{base}/prompts", {"prompt": "greeting", "language": "es",
+                                                "text": "Nuevo saludo"}))
+            filler = fill(disk)
+            tone = make_tone_wav(tmp_path / "tone.wav", 1.0, 700).read_bytes()
+            status, answer = await upload(b, f"{base}/prompts/greeting/es/upload", tone, "t.wav")
+            assert status == 422 and "could not keep the audio" in answer["error"]
+            assert site.console.lines is not None
+            assert (await site.console.lines.draft(line_id)).prompts["greeting"]["es"].audio == (
+                (await site.console.lines.versions(line_id))[0].document["prompts"]["greeting"]
+                ["es"]["audio"])  # the draft still has the old audio
+            await ok(b.post(f"{base}/publish", {"note": "text only"}))
+            assert [v.version for v in await site.console.lines.versions(line_id)] == [2, 1]
+            filler.unlink()
+            result = await line.call(keys=KEY_TWO, voice=make_tone_wav(tmp_path / "v.wav", 1.0))
+            assert report_number(result) is not None  # calls go on with version 1

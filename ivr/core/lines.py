@@ -249,8 +249,13 @@ class LineAdmin:
     async def _go_live(self, line_id: int, config: LineConfig, *, actor: str, note: str,
                        restored: int | None = None) -> int:
         # The folder calls will play from exists before any call can be sent to it.
-        await asyncio.to_thread(self.library.materialise, line_id, document_sha(config),
-                                audio_map(config))
+        try:
+            await asyncio.to_thread(self.library.materialise, line_id, document_sha(config),
+                                    audio_map(config))
+        except (OSError, PromptAudioRefused) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise LineProblems([f"the prompts of this version could not be laid out for "
+                                f"Asterisk ({detail}); nothing was published"]) from exc
         return await self.store.publish(line_id, config, actor=actor, note=note,
                                         restored_from=restored)
 

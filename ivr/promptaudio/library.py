@@ -74,7 +74,12 @@ class PromptLibrary:
         sha = hashlib.sha256(wav).hexdigest()
         target = self.path(sha)
         if not target.exists():
-            _write_once(target, wav)
+            try:
+                _write_once(target, wav)
+            except OSError as exc:  # a full or read-only disk: say so, keep nothing half-written
+                raise PromptAudioRefused(
+                    f"the prompt library could not keep the audio ({exc.strerror or exc})"
+                ) from exc
         return sha
 
     def seconds(self, sha: str) -> float:

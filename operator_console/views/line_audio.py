@@ -75,12 +75,12 @@ async def upload(request: web.Request) -> web.Response:
     line_id, prompt, language = await _prompt_slot(request)
     data = await _body(request, MAX_UPLOAD_BYTES)
     name = unquote(request.headers.get("X-Filename", ""))[:80] or "the file"
+    admin = admin_of(request)
     try:
         sound = await asyncio.to_thread(convert, data, name)
+        sha = await admin.add_audio(sound.wav, source="upload", actor=actor(request))
     except PromptAudioRefused as exc:
         return web.json_response({"error": str(exc)}, status=422)
-    admin = admin_of(request)
-    sha = await admin.add_audio(sound.wav, source="upload", actor=actor(request))
     await admin.set_prompt_audio(line_id, prompt, language, sha, source="upload",
                                  actor=actor(request))
     return web.json_response({"audio": sha, "seconds": sound.seconds,
@@ -99,9 +99,9 @@ async def spoken(request: web.Request) -> web.StreamResponse:
         text = current.text if current else ""
     try:
         sound = await asyncio.to_thread(speak, text, language)
+        sha = await admin.add_audio(sound.wav, source="spoken", actor=actor(request))
     except (PromptAudioRefused, SpeechUnavailable) as exc:
         raise back(line_id, f"p-{prompt}", error=f"{prompt} ({language}): {exc}") from None
-    sha = await admin.add_audio(sound.wav, source="spoken", actor=actor(request))
     if form.get("text"):
         await admin.set_prompt_text(line_id, prompt, language, text, actor=actor(request))
     await admin.set_prompt_audio(line_id, prompt, language, sha, source="spoken",
