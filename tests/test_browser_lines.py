@@ -46,8 +46,8 @@ def greeting_heard(played: list[str]) -> bytes:
 
 
 async def done(page: Page, text: str) -> None:
-    banner = await page.wait_for_selector("#done")
-    assert banner is not None and text in (await banner.inner_text())
+    """The page after the action says ``text`` (waits for that page, not any banner)."""
+    await page.locator("#done", has_text=text).wait_for()
 
 
 async def call_greeting(line: Line, voice: Path) -> bytes:
