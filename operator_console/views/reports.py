@@ -9,12 +9,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from ivr.core.intake import Entry, IntakeRefused, ReportIntake
 from ivr.domain.reports import TRANSITIONS, ReportState
-from ivr.domain.roles import MANUAL_INTAKES, Intake, Role
-from ivr.store.casework import CaseError, ManualReport
+from ivr.domain.roles import MANUAL_INTAKES, Role
+from ivr.store.casework import CaseError
 from ivr.store.queries import PAGE, Filters
 from operator_console.render import language_of, page
-from operator_console.security import ascii_digits, parse_id, requires, session_of
+from operator_console.security import parse_id, requires, session_of
 from operator_console.state import Console, console_of
 from operator_console.views.queue import incident_types, type_labels
 from operator_console.views.rows import decorate
@@ -200,31 +201,17 @@ async def new_form(request: web.Request) -> web.Response:
 
 @requires(Role.OPERATOR)
 async def create(request: web.Request) -> web.StreamResponse:
+    """A report taken by hand: the use case (``ivr.core.intake``) checks and opens it."""
     console = console_of(request)
     form = await request.post()
-    wanted = str(form.get("type", ""))
-    incident = next((t for t in await incident_types(console) if t.id == wanted), None)
-    if incident is None:
-        raise CaseError("pick an incident type")
+    intake = ReportIntake(console.casework, lambda: incident_types(console),
+                          lambda zone: console.settings.zone(zone) is not None)
     try:
-        channel = Intake(str(form.get("channel", "")))
-    except ValueError as exc:
-        raise CaseError("pick the channel the report came by") from exc
-    if channel not in MANUAL_INTAKES:
-        raise CaseError("pick the channel the report came by")
-    caller = str(form.get("caller", "")).strip()
-    if caller and (not ascii_digits(caller, 15) or len(caller) < 6):
-        raise CaseError("a callback number is 6 to 15 digits")
-    zone = str(form.get("zone", "")).strip()
-    if zone and console.settings.zone(zone) is None:
-        raise CaseError(f"no zone {zone}")
-    number = await console.casework.file_manual(
-        ManualReport(
-            type_id=incident.id, priority=incident.priority, channel=channel,
-            summary=str(form.get("summary", "")), caller=caller or None, zone=zone or None,
-            address=str(form.get("address", "")).strip()[:200] or None,
-            emergency=incident.emergency, callback_minutes=incident.callback_minutes,
-        ),
-        session_of(request).user.actor,
-    )
+        number = await intake.file(Entry(
+            type_id=str(form.get("type", "")), channel=str(form.get("channel", "")),
+            summary=str(form.get("summary", "")), caller=str(form.get("caller", "")),
+            zone=str(form.get("zone", "")), address=str(form.get("address", ""))),
+            actor=session_of(request).user.actor)
+    except IntakeRefused as exc:
+        raise CaseError(str(exc)) from exc
     raise web.HTTPSeeOther(f"/reports/{number}")
