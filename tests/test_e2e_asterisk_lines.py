@@ -110,6 +110,10 @@ def test_draft_publish_and_restore_are_heard_through_real_asterisk(stack: Stack)
     assert admin_does(stack, lambda a: a.restore(report_id, 1, actor="user:ana")) == 3
     assert call(stack, 4, KEY_TWO) == "robbery"
 
+    # Asterisk played every prompt from the versions' folders: none missing or unreadable.
+    unplayable = [line for line in stack.pbx.log_lines("WARNING")
+                  if "prompt-library" in line or "Unable to open" in line]
+    assert unplayable == []
     log = stack.controller.log()
     assert "Traceback" not in log
     assert f"number {NIGHT_NUMBER} is no line's" not in log  # the catch-all found the line

@@ -121,3 +121,5 @@ def test_an_admin_records_a_prompt_on_their_phone(stack: Stack) -> None:
     assert MESSAGE_S - 1.5 <= after["seconds"] <= MESSAGE_S + 1.5, after["seconds"]
     assert re.search(rf"INVITE sip:{EXTENSION}@", phone.messages())
     assert token and stack.tracebacks() == [] and stack.our_errors() == []
+    # The spoken text (the cue) played from the prompt library: no file Asterisk could not open.
+    assert [line for line in stack.pbx.log_lines("WARNING") if "Unable to open" in line] == []
