@@ -173,7 +173,7 @@ async def test_bad_input_is_refused_clearly(both: tuple[Line, Site], admin: Brow
     base = f"/admin/lines/{line_id}"
     status, answer = await upload(admin, f"{base}/prompts/greeting/es/upload",
                                   b"not audio at all" * 20, "notes.txt")
-    assert status == 422 and "notes.txt is not audio" in answer["error"]
+    assert status == 422 and "'notes.txt' is not an audio file" in answer["error"]
     bad = await admin.post(f"{base}/menus", {"id": "main", "intro": "menu_intro",
                                              "options": "2 jump robbery"})
     assert "should+read+like" in bad.headers["Location"]
