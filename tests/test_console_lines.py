@@ -284,3 +284,26 @@ async def test_a_full_prompt_disk_is_said_clearly_and_nothing_goes_live(
             filler.unlink()
             result = await line.call(keys=KEY_TWO, voice=make_tone_wav(tmp_path / "v.wav", 1.0))
             assert report_number(result) is not None  # calls go on with version 1
+
+
+async def test_hours_read_as_people_write_them_and_a_taken_number_is_refused(
+    both: tuple[Line, Site], admin: Browser
+) -> None:
+    _, site = both
+    lines = site.console.lines
+    assert lines is not None
+    line_id = await report_line(site)
+    await ok(admin.post(f"/admin/lines/{line_id}/settings", {
+        "name": "Línea de alerta", "numbers": "1234", "languages": "es, en",
+        "timezone": "America/Lima", "operator_queue": "operators",
+        "hours": "mon-fri 08:00-20:00\nsat 09:00-13:00"}))
+    hours = (await lines.draft(line_id)).hours
+    assert [(h.days, h.start, h.end) for h in hours] == [
+        ((0, 1, 2, 3, 4), "08:00", "20:00"), ((5,), "09:00", "13:00")]
+
+    made = await admin.post("/admin/lines", {"copy_of": str(line_id), "slug": "copy",
+                                             "name": "Copia", "numbers": "1234"})
+    copy_id = int(made.headers["Location"].rsplit("/", 1)[1])
+    refused = await admin.post(f"/admin/lines/{copy_id}/publish", {"note": "x"})
+    assert "number+1234+already+reaches+line+report" in refused.headers["Location"]
+    assert (await lines.line(copy_id)).live_version is None

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ivr.core.lines import LineAdmin, LineNotFound, LineProblems
+from ivr.core.lines import LineAdmin, LineConflict, LineNotFound, LineProblems
 from ivr.domain.line_check import required_prompts
 from ivr.domain.lines import DAYS, LineConfig, LineError
 from ivr.domain.roles import Role
@@ -132,6 +132,19 @@ def _hours_line(h: Doc) -> str:
     return f"{','.join(h['days'])} {h['from']}-{h['to']}"
 
 
+def _days(text: str) -> list[str]:
+    """``mon,tue`` or ``mon-fri`` (a range, Monday to Friday) or both: the days named."""
+    days: list[str] = []
+    for part in _words(text):
+        first, _, last = part.partition("-")
+        if last and first in DAYS and last in DAYS:
+            i, j = DAYS.index(first), DAYS.index(last)
+            days += [DAYS[k % 7] for k in range(i, j + 1 if j >= i else j + 8)]
+        else:
+            days.append(part)
+    return days
+
+
 def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[\s,;]+", text) if w]
 
@@ -172,7 +185,7 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
             if not m:
                 raise LineError(f"hours: {raw.strip()[:40]!r} should read like "
                                 "'mon,tue 08:00-20:00'")
-            hours.append({"days": _words(m[1].replace("-", " ")), "from": m[2], "to": m[3]})
+            hours.append({"days": _days(m[1]), "from": m[2], "to": m[3]})
         doc["hours"] = hours
 
     return await _edit(request, "line settings", "settings", change)
@@ -257,6 +270,8 @@ async def publish(request: web.Request) -> web.StreamResponse:
     except LineProblems as exc:
         raise back(line_id, "problems", error="not published: " + "; ".join(exc.problems)
                    ) from None
+    except LineConflict as exc:  # a number another line has
+        raise back(line_id, "settings", error=f"not published: {exc}") from None
     raise back(line_id, "history", done=f"version {version} is live")
 
 
