@@ -15,6 +15,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from ivr.config import Settings
+from ivr.core.cases import CaseDesk
+from ivr.core.intake import ReportIntake
 from ivr.core.line_seed import seed_lines
 from ivr.core.lines import LineAdmin, PublishedLines
 from ivr.core.phone_prompts import PhoneRecorder
@@ -37,7 +39,8 @@ from operator_console.routes import setup_routes
 from operator_console.security import COOKIE, SAFE_METHODS, SESSION_KEY, Handler
 from operator_console.state import CONSOLE, Console, ConsoleRef, console_of
 from operator_console.views import health
-from operator_console.views.callbacks import start_ami
+from operator_console.views.callbacks import callback_desk, start_ami
+from operator_console.views.queue import incident_types
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +178,8 @@ def create_app(
             feed=feed,
             metrics=process_metrics() if metrics is None else metrics,
         )
+        console.desk = CaseDesk(store, console.casework, queries,
+                                release_minutes=settings.callback_release_minutes)
         console.lines = LineAdmin(LineStore(store), PromptLibrary(
             settings.prompt_library_folder).prepare())
         await seed_lines(console.lines, settings)  # a console started before any controller
@@ -182,6 +187,9 @@ def create_app(
         health.attach(console, clip_jobs)
         await feed.start()
         console.ami = await start_ami(console)
+        console.callbacks = callback_desk(console)
+        console.intake = ReportIntake(console.casework, lambda: incident_types(console),
+                                      lambda zone: settings.zone(zone) is not None)
         console.recorder = PhoneRecorder(
             console.lines, RecordingStore(store), incoming=settings.incoming_dir / "prompts",
             send=console.ami.send_action if console.ami is not None else None,

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ivr.core.cases import Person
 from ivr.domain.roles import Role
 from ivr.store.sessions import Session
 
@@ -54,6 +55,12 @@ def policy(handler: Any) -> Role | str | None:
         return "public"
     role = getattr(handler, "_alerta_role", None)
     return role if isinstance(role, Role) else None
+
+
+def person_of(request: web.Request) -> Person:
+    """Who is acting, as the use cases want it."""
+    user = session_of(request).user
+    return Person(user.actor, user.name, user.role.allows(Role.SUPERVISOR))
 
 
 def session_of(request: web.Request) -> Session:

@@ -8,6 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from ivr.config import Settings
+from ivr.core.callbacks import CallbackDesk
+from ivr.core.cases import CaseDesk
+from ivr.core.intake import ReportIntake
 from ivr.core.lines import LineAdmin, PublishedLines
 from ivr.core.phone_prompts import PhoneRecorder
 from ivr.health import Health
@@ -36,6 +39,9 @@ class Console:
     lines: LineAdmin | None = None  # admins' lines, menus and prompts
     catalogue: PublishedLines | None = None  # the live lines, as calls see them
     recorder: PhoneRecorder | None = None  # prompts recorded by phone (rings through AMI)
+    desk: CaseDesk | None = None  # what people do to open reports (ivr.core.cases)
+    intake: ReportIntake | None = None  # reports taken by hand (ivr.core.intake)
+    callbacks: CallbackDesk | None = None  # calling citizens back (ivr.core.callbacks)
 
 
 class ConsoleRef:
@@ -45,6 +51,13 @@ class ConsoleRef:
 
 
 CONSOLE: web.AppKey[ConsoleRef] = web.AppKey("console", ConsoleRef)
+
+
+def desk_of(request: web.Request) -> CaseDesk:
+    desk = console_of(request).desk
+    if desk is None:
+        raise web.HTTPServiceUnavailable(text="starting up")
+    return desk
 
 
 def console_of(request: web.Request) -> Console:

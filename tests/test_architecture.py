@@ -83,6 +83,12 @@ RULES = [
     ("ivr/ami", ("ivr.agi", "operator_console", "ivr.store", "ivr.core"),
      "transports stay apart"),
     ("operator_console", ("ivr.agi", "ivr.flows"), "transports stay apart"),
+    ("operator_console/views",
+     ("ivr.store.casework", "ivr.store.retention", "ivr.store.transcripts", "ivr.store.events",
+      "ivr.store.reports", "ivr.store.lines", "ivr.store.prompt_recordings",
+      "ivr.store.resilient", "ivr.store.alerts"),
+     "the console changes reports, lines and clips only through ivr/core's use cases "
+     "(it reads the store's read models: queries, panels, clip views)"),
     ("ivr/store", ("ivr.agi", "ivr.ami", "ivr.flows", "operator_console", "ivr.analytics"),
      "the store is below everything but the domain and the ports"),
 ]

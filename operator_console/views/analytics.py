@@ -9,17 +9,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import aiosqlite
 from aiohttp import web
 
 from ivr.analytics import charts, committee, dashboard, exports
 from ivr.domain.roles import Intake, Role
-from ivr.store import events, panels, rollup, zonestore
+from ivr.store import panels, rollup, zonestore
 from ivr.store.panels import Filters
-from ivr.store.reports import iso, utc_now
 from operator_console.render import language_of, page
-from operator_console.security import requires, session_of
-from operator_console.state import Console, console_of
+from operator_console.security import person_of, requires
+from operator_console.state import Console, console_of, desk_of
 from operator_console.views import analytics_text
 from operator_console.views.queue import incident_types
 
@@ -152,14 +150,7 @@ async def hotspots_page(request: web.Request) -> web.Response:
 
 
 async def _audit_export(console: Console, request: web.Request, kind: str, f: Filters) -> None:
-    actor = session_of(request).user.actor
-    now = iso(utc_now())
-
-    async def op(conn: aiosqlite.Connection) -> None:
-        await events.append(conn, None, "analytics.exported", now, actor=actor,
-                            data={"format": kind, "query": query_of(f)})
-
-    await console.db.write(op)
+    await desk_of(request).exported(kind, query_of(f), person_of(request))
 
 
 def _filename(f: Filters, ext: str) -> str:

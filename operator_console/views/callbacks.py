@@ -12,15 +12,16 @@ from typing import Any
 from aiohttp import web
 
 from ivr.core.callbacks import CallbackDesk, CallbackRefused, CallbackSettings, TelephonyDown
+from ivr.core.cases import CaseError
 from ivr.domain.roles import Role
-from ivr.store.casework import CaseError
 from operator_console.security import requires, session_of
 from operator_console.state import Console, console_of
 from operator_console.views.reports import report_id
 
 logger = logging.getLogger(__name__)
 
-def desk_of(console: Console) -> CallbackDesk:
+def callback_desk(console: Console) -> CallbackDesk:
+    """Built once when the console starts (``console.callbacks``)."""
     settings = console.settings
     return CallbackDesk(console.casework, console.queries, console.ami, CallbackSettings(
         context=settings.callback_context, operator_channel=settings.operator_channel,
@@ -44,7 +45,8 @@ async def start_ami(console: Console) -> Any:
         console.feed.publish("ami", json.dumps({"state": state.value, "detail": detail}))
 
     async def on_update(update: CallbackUpdate) -> None:
-        await desk_of(console).record_update(update)
+        if console.callbacks is not None:
+            await console.callbacks.record_update(update)
 
     link = AmiLink(
         host=settings.ami_host, port=settings.ami_port, username=settings.ami_username,
@@ -63,7 +65,9 @@ async def call_back(request: web.Request) -> web.StreamResponse:
     number_id = report_id(request)
     form = await request.post()
     try:
-        done = await desk_of(console).call_back(
+        if console.callbacks is None:
+            raise TelephonyDown("starting up")
+        done = await console.callbacks.call_back(
             number_id, request_key=str(form.get("request_key", "")),
             number=str(form.get("number", "")) or None, extension=session.user.extension,
             actor=session.user.actor)

@@ -7,16 +7,14 @@ inside the voiceclips folder. The original is never changed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from ivr.domain.roles import Role
-from ivr.store import clip_views, retention, transcripts
-from ivr.store.casework import CaseError
-from operator_console.security import parse_id, requires, session_of
-from operator_console.state import console_of
+from ivr.store import clip_views
+from operator_console.security import parse_id, person_of, requires
+from operator_console.state import console_of, desk_of
 from operator_console.views.clips import clip_file, record_listen_if_start
 from operator_console.views.reports import done, report_id
 
@@ -72,33 +70,22 @@ async def playback(request: web.Request) -> web.StreamResponse:
 
 @requires(Role.SUPERVISOR)
 async def legal_hold(request: web.Request) -> web.StreamResponse:
-    console = console_of(request)
     number = report_id(request)
     form = await request.post()
-    on = form.get("on") == "1"
-    reason = str(form.get("reason", "")).strip()[:500]
-    if on and not reason:
-        raise CaseError("say why the clips are held (case number, request)")
-    await retention.set_legal_hold(console.db, number, on, actor=session_of(request).user.actor,
-                                   reason=reason, now=datetime.now(UTC))
+    await desk_of(request).legal_hold(number, form.get("on") == "1",
+                                      str(form.get("reason", "")), person_of(request))
     return done(request, number)
 
 
 @requires(Role.SUPERVISOR)
 async def release_clips(request: web.Request) -> web.StreamResponse:
-    console = console_of(request)
     number = report_id(request)
-    await retention.release_clips(console.db, number, actor=session_of(request).user.actor,
-                                  now=datetime.now(UTC))
+    await desk_of(request).release_clips(number, person_of(request))
     return done(request, number)
 
 
 @requires(Role.OPERATOR)
 async def retranscribe(request: web.Request) -> web.StreamResponse:
-    console = console_of(request)
     number, clip_id = report_id(request), _clip_id(request)
-    if await clip_views.clip_files(console.db, number, clip_id) is None:
-        raise web.HTTPNotFound(text="no such clip")
-    await transcripts.requeue(console.db, clip_id, "transcribe", datetime.now(UTC),
-                              session_of(request).user.actor)
+    await desk_of(request).retranscribe(number, clip_id, person_of(request))
     return done(request, number)

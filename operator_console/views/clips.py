@@ -14,8 +14,8 @@ from pathlib import Path
 from aiohttp import web
 
 from ivr.domain.roles import Role
-from operator_console.security import parse_id, requires, session_of
-from operator_console.state import console_of
+from operator_console.security import parse_id, person_of, requires
+from operator_console.state import console_of, desk_of
 from operator_console.views.reports import report_id
 
 logger = logging.getLogger(__name__)
@@ -37,8 +37,7 @@ async def record_listen_if_start(request: web.Request, report: int, clip_id: int
     """A playback starts with no Range or one from byte 0; seeks are not new listens."""
     range_header = request.headers.get("Range", "")
     if request.method == "GET" and (not range_header or _FROM_START.match(range_header)):
-        await console_of(request).casework.record_listen(
-            report, clip_id, session_of(request).user.actor)
+        await desk_of(request).listened(report, clip_id, person_of(request))
 
 
 @requires(Role.OPERATOR)

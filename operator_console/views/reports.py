@@ -9,14 +9,14 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ivr.core.intake import Entry, IntakeRefused, ReportIntake
+from ivr.core.cases import CaseError
+from ivr.core.intake import Entry, IntakeRefused
 from ivr.domain.reports import TRANSITIONS, ReportState
 from ivr.domain.roles import MANUAL_INTAKES, Role
-from ivr.store.casework import CaseError
 from ivr.store.queries import PAGE, Filters
 from operator_console.render import language_of, page
-from operator_console.security import parse_id, requires, session_of
-from operator_console.state import Console, console_of
+from operator_console.security import parse_id, person_of, requires, session_of
+from operator_console.state import Console, console_of, desk_of
 from operator_console.views.queue import incident_types, type_labels
 from operator_console.views.rows import decorate
 
@@ -92,51 +92,27 @@ async def history_fragment(request: web.Request) -> web.Response:
 
 @requires(Role.OPERATOR)
 async def change_state(request: web.Request) -> web.StreamResponse:
-    console = console_of(request)
-    session = session_of(request)
     number = report_id(request)
     form = await request.post()
-    try:
-        target = ReportState(str(form.get("state", "")))
-    except ValueError as exc:
-        raise CaseError("unknown state") from exc
-    duplicate_raw = str(form.get("duplicate_of", "")).strip().lstrip("#")
-    duplicate_of = None
-    if duplicate_raw:
-        duplicate_of = parse_id(duplicate_raw)
-        if duplicate_of is None:
-            raise CaseError("the original report is a number")
-    await console.casework.change_state(
-        number, target, session.user.actor, note=str(form.get("note", "")),
-        unit=str(form.get("unit", "")), duplicate_of=duplicate_of,
-    )
+    await desk_of(request).change_state(
+        number, str(form.get("state", "")), person_of(request), note=str(form.get("note", "")),
+        unit=str(form.get("unit", "")), duplicate_of=str(form.get("duplicate_of", "")))
     return done(request, number)
 
 
 @requires(Role.OPERATOR)
 async def add_note(request: web.Request) -> web.StreamResponse:
-    console = console_of(request)
     number = report_id(request)
     form = await request.post()
-    await console.casework.add_note(number, session_of(request).user.actor,
-                                    str(form.get("text", "")))
+    await desk_of(request).add_note(number, str(form.get("text", "")), person_of(request))
     return done(request, number)
 
 
 @requires(Role.OPERATOR)
 async def reserve(request: web.Request) -> web.StreamResponse:
-    console = console_of(request)
-    session = session_of(request)
     number = report_id(request)
     form = await request.post()
-    release = form.get("release") == "1"
-    report = await _detail(console, number)
-    holder = report.get("reserved_by")
-    mine = holder and holder.lower() == session.user.name.lower()
-    if holder and not mine and not report["reservation_lapsed"] and \
-            not session.user.role.allows(Role.SUPERVISOR):
-        raise CaseError(f"{holder} has taken this callback")
-    await console.casework.reserve(number, session.user.actor, release=release)
+    await desk_of(request).reserve(number, person_of(request), release=form.get("release") == "1")
     return done(request, number)
 
 
@@ -204,10 +180,10 @@ async def create(request: web.Request) -> web.StreamResponse:
     """A report taken by hand: the use case (``ivr.core.intake``) checks and opens it."""
     console = console_of(request)
     form = await request.post()
-    intake = ReportIntake(console.casework, lambda: incident_types(console),
-                          lambda zone: console.settings.zone(zone) is not None)
+    if console.intake is None:
+        raise web.HTTPServiceUnavailable(text="starting up")
     try:
-        number = await intake.file(Entry(
+        number = await console.intake.file(Entry(
             type_id=str(form.get("type", "")), channel=str(form.get("channel", "")),
             summary=str(form.get("summary", "")), caller=str(form.get("caller", "")),
             zone=str(form.get("zone", "")), address=str(form.get("address", ""))),

@@ -1,0 +1,113 @@
+"""Use cases: what people do to a report once it is open, whatever screen they use.
+
+A state change (with its note, unit or original), a note, taking or giving back the
+callback, listening to a clip, a legal hold and its lifting, releasing clips to the
+retention rules, asking for a new transcript, and the audit of an export. The rules
+that decide who may do what to which report live here, not in a view; the store
+keeps the rows and the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ivr.domain.deadlines import reservation_lapsed
+from ivr.domain.reports import OPEN_STATES, ReportState
+from ivr.store import clip_views, events, retention, transcripts
+from ivr.store.casework import CaseError, Casework
+from ivr.store.db import Database
+from ivr.store.queries import ConsoleQueries
+from ivr.store.reports import iso
+
+__all__ = ["CaseDesk", "CaseError", "Person"]
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who acts: their audit name, login name and whether they supervise."""
+
+    actor: str  # user:<name>
+    name: str
+    supervisor: bool = False
+
+
+class CaseDesk:
+    def __init__(self, db: Database, casework: Casework, queries: ConsoleQueries, *,
+                 release_minutes: int, clock: Callable[[], datetime] | None = None) -> None:
+        self.db = db
+        self.casework = casework
+        self.queries = queries
+        self.release_minutes = release_minutes
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    async def change_state(self, report: int, state: str, by: Person, *, note: str = "",
+                           unit: str = "", duplicate_of: str = "") -> None:
+        try:
+            target = ReportState(state)
+        except ValueError as exc:
+            raise CaseError("unknown state") from exc
+        original = None
+        raw = duplicate_of.strip().lstrip("#")
+        if raw:
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
+                raise CaseError("the original report is a number")
+            original = int(raw)
+        await self.casework.change_state(report, target, by.actor, note=note, unit=unit,
+                                         duplicate_of=original)
+
+    async def add_note(self, report: int, text: str, by: Person) -> None:
+        await self.casework.add_note(report, by.actor, text)
+
+    async def reserve(self, report: int, by: Person, *, release: bool = False) -> None:
+        """Take the callback (or give it back). Someone else's live reservation is theirs,
+        unless it has lapsed or a supervisor takes it over."""
+        row = await self.queries.report(report)
+        if row is None:
+            raise LookupError("no such report")
+        holder = row.get("reserved_by")
+        mine = bool(holder) and str(holder).lower() == by.name.lower()
+        if holder and not mine and not self._lapsed(row) and not by.supervisor:
+            raise CaseError(f"{holder} has taken this callback")
+        await self.casework.reserve(report, by.actor, release=release)
+
+    def _lapsed(self, row: Mapping[str, Any]) -> bool:
+        due = _when(row.get("callback_due_at"))
+        owed = (due is not None and not row.get("callback_done_at") and bool(row.get("caller"))
+                and ReportState(row["state"]) in OPEN_STATES)
+        return bool(owed and reservation_lapsed(due, _when(row.get("reserved_at")), self.clock(),
+                                                self.release_minutes))
+
+    async def listened(self, report: int, clip: int, by: Person) -> None:
+        await self.casework.record_listen(report, clip, by.actor)
+
+    async def legal_hold(self, report: int, on: bool, reason: str, by: Person) -> None:
+        reason = reason.strip()[:500]
+        if on and not reason:
+            raise CaseError("say why the clips are held (case number, request)")
+        await retention.set_legal_hold(self.db, report, on, actor=by.actor, reason=reason,
+                                       now=self.clock())
+
+    async def release_clips(self, report: int, by: Person) -> None:
+        await retention.release_clips(self.db, report, actor=by.actor, now=self.clock())
+
+    async def retranscribe(self, report: int, clip: int, by: Person) -> None:
+        if await clip_views.clip_files(self.db, report, clip) is None:
+            raise LookupError("no such clip")
+        await transcripts.requeue(self.db, clip, "transcribe", self.clock(), by.actor)
+
+    async def exported(self, kind: str, query: str, by: Person) -> None:
+        """An export left the system: who, which format, which filters."""
+        now = iso(self.clock())
+
+        async def op(conn: Any) -> None:
+            await events.append(conn, None, "analytics.exported", now, actor=by.actor,
+                                data={"format": kind, "query": query})
+
+        await self.db.write(op)
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
