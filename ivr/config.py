@@ -21,7 +21,7 @@ from ivr.domain.incidents import (
     Keypad,
 )
 from ivr.domain.retention import RetentionRule, parse_rules
-from ivr.settings_sections import AgiSection
+from ivr.settings_sections import AgiSection, HealthSection
 
 ENV_PREFIX = "ALERTA_"
 
@@ -252,6 +252,11 @@ class Settings:
             shutdown_grace_s=self.shutdown_grace_s, fallback_context=self.fallback_context,
             play_max_s=float(self.record_max_s),
         )
+
+    @property
+    def health(self) -> HealthSection:
+        return HealthSection(self.voiceclips, self.database, self.health_db_wait_s,
+                             self.min_free_mb)
 
     @property
     def incoming_dir(self) -> Path:

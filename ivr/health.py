@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ivr.config import Settings
 from ivr.metrics import disk_free_bytes
+from ivr.settings_sections import HealthSection
 from ivr.store.db import Database
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def store_failure(exc: BaseException) -> str:
 class Health:
     def __init__(
         self,
-        settings: Settings,
+        settings: HealthSection,
         db: Database,
         *,
         ami_state: Callable[[], str] = lambda: "disabled",
@@ -81,7 +81,7 @@ class Health:
         return checks
 
     async def database(self) -> Check:
-        wait_s = self._settings.health_db_wait_s
+        wait_s = self._settings.db_wait_s
         probe = self._probe
         if probe is None or probe.done():
             probe = self._probe = asyncio.ensure_future(self._db.check_writable())

@@ -6,12 +6,15 @@ gets only its own section, so what a part can read is what it needs:
 - ``AgiSection`` — the FastAGI server and its call control (``ivr.agi``);
 - ``ivr.core.ports.FlowConfig`` — the flows (limits of a call; lines come from the store);
 - ``ivr.clips.service.ClipJobsConfig`` — the clip workers;
+- ``HealthSection`` — ``/healthz`` (``ivr.health``);
+- ``ivr.core.callbacks.CallbackSettings`` — calling citizens back;
 - the AMI link takes its host, port and credentials as arguments (``ivr.ami.link``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +31,11 @@ class AgiSection:
     shutdown_grace_s: float = 30.0
     fallback_context: str = "alerta-fallback"
     play_max_s: float = 120.0  # the longest a recording (and so a playback) lasts
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSection:
+    voiceclips: Path
+    database: Path
+    db_wait_s: float = 2.0  # how long /healthz waits for its test write
+    min_free_mb: int = 500  # free space a disk needs to count as healthy

@@ -23,7 +23,7 @@ from operator_console.state import Console, console_of
 def attach(console: Console, workers: WorkerStatus | None) -> None:
     """Give the console its health checks; point the metrics at its store and disks."""
     settings = console.settings
-    console.health = Health(settings, console.db, ami_state=lambda: ami_state(console),
+    console.health = Health(settings.health, console.db, ami_state=lambda: ami_state(console),
                             workers=workers)
     store = console.db
     console.metrics.watch_backlog(lambda: backlog_counts(store))
