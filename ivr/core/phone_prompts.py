@@ -49,8 +49,9 @@ class PhoneRecorder:
 
     async def start(self, line_id: int, prompt_id: str, language: str, *, endpoint: str,
                     actor: str) -> Recording:
-        """Speak the text for the cue, keep the row, ring ``endpoint``. Refusals raise
-        ``PromptAudioRefused`` (no text, no voice) or ``AmiError`` (no link)."""
+        """Speak the text for the cue, keep the row, ring ``endpoint``. What stops it before
+        a ring is a ``PromptAudioRefused`` (no text, no voice, no AMI link, a bad phone);
+        what Asterisk refuses is the recording's ``failed`` state, with the reason."""
         config = await self.admin.draft(line_id)
         if language not in config.languages:
             raise PromptAudioRefused(f"the line does not speak {language!r}")
@@ -58,7 +59,7 @@ class PhoneRecorder:
         if entry is None or not entry.text:
             raise PromptAudioRefused(f"{prompt_id} ({language}) has no text to read from yet")
         if self.send is None:
-            raise AmiError("the AMI link is not configured: no phone can be rung")
+            raise PromptAudioRefused("the AMI link is not configured: no phone can be rung")
         try:
             cue = await asyncio.to_thread(speak, entry.text, language)
         except SpeechUnavailable as exc:
@@ -66,8 +67,11 @@ class PhoneRecorder:
         cue_sha = await self.admin.add_audio(cue.wav, source="spoken", actor=actor)
         token = f"{secrets.randbelow(9 * 10 ** (TOKEN_DIGITS - 1)) + 10 ** (TOKEN_DIGITS - 1)}"
         now = iso(self.clock())
-        fields = prompt_call_fields(f"{ACTION_PREFIX}{token}", endpoint, token,
-                                    context=self.context, ring_s=self.ring_s)  # UnsafeValue
+        try:
+            fields = prompt_call_fields(f"{ACTION_PREFIX}{token}", endpoint, token,
+                                        context=self.context, ring_s=self.ring_s)
+        except UnsafeValue as exc:
+            raise PromptAudioRefused(f"that phone cannot be rung: {exc}") from None
         await self.store.create(Recording(token, line_id, prompt_id, language, cue_sha, actor,
                                           endpoint, "ringing", 0, None, "", now, now))
         try:

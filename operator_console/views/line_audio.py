@@ -8,22 +8,16 @@ content id only, from the prompt library; a client never names a path.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from urllib.parse import unquote
 
 from aiohttp import web
 
-from ivr.ami.link import AmiError
-from ivr.ami.values import UnsafeValue
 from ivr.core.lines import LineNotFound
-from ivr.domain.line_check import required_prompts
+from ivr.core.prompt_audio import MAX_UPLOAD_BYTES, PromptAudio, PromptAudioRefused
 from ivr.domain.lines import LineError
 from ivr.domain.roles import Role
-from ivr.promptaudio.convert import MAX_UPLOAD_BYTES, convert
-from ivr.promptaudio.library import PromptAudioRefused
-from ivr.promptaudio.tts import SpeechUnavailable, speak
 from operator_console.security import requires, session_of
 from operator_console.state import console_of
 from operator_console.views.lines import actor, admin_of, back, line_id_of
@@ -75,16 +69,13 @@ async def upload(request: web.Request) -> web.Response:
     line_id, prompt, language = await _prompt_slot(request)
     data = await _body(request, MAX_UPLOAD_BYTES)
     name = unquote(request.headers.get("X-Filename", ""))[:80] or "the file"
-    admin = admin_of(request)
     try:
-        sound = await asyncio.to_thread(convert, data, name)
-        sha = await admin.add_audio(sound.wav, source="upload", actor=actor(request))
+        sha, seconds = await PromptAudio(admin_of(request)).upload(
+            line_id, prompt, language, data, name, actor=actor(request))
     except PromptAudioRefused as exc:
         return web.json_response({"error": str(exc)}, status=422)
-    await admin.set_prompt_audio(line_id, prompt, language, sha, source="upload",
-                                 actor=actor(request))
-    return web.json_response({"audio": sha, "seconds": sound.seconds,
-                              "done": f"{prompt} ({language}): {name}, {sound.seconds:.1f} s"})
+    return web.json_response({"audio": sha, "seconds": seconds,
+                              "done": f"{prompt} ({language}): {name}, {seconds:.1f} s"})
 
 
 @requires(Role.ADMIN)
@@ -92,20 +83,12 @@ async def spoken(request: web.Request) -> web.StreamResponse:
     """Speak the prompt's text (or the text sent with the form) and use it as its audio."""
     line_id, prompt, language = await _prompt_slot(request)
     form = await request.post()
-    admin = admin_of(request)
-    text = str(form.get("text", "")).strip()
-    if not text:
-        current = (await admin.draft(line_id)).prompts.get(prompt, {}).get(language)
-        text = current.text if current else ""
     try:
-        sound = await asyncio.to_thread(speak, text, language)
-        sha = await admin.add_audio(sound.wav, source="spoken", actor=actor(request))
-    except (PromptAudioRefused, SpeechUnavailable) as exc:
+        await PromptAudio(admin_of(request)).speak(
+            line_id, prompt, language, text=str(form.get("text", "")).strip(),
+            actor=actor(request))
+    except PromptAudioRefused as exc:
         raise back(line_id, f"p-{prompt}", error=f"{prompt} ({language}): {exc}") from None
-    if form.get("text"):
-        await admin.set_prompt_text(line_id, prompt, language, text, actor=actor(request))
-    await admin.set_prompt_audio(line_id, prompt, language, sha, source="spoken",
-                                 actor=actor(request))
     raise back(line_id, f"p-{prompt}", done=f"{prompt} ({language}) spoken from its text")
 
 
@@ -124,7 +107,7 @@ async def by_phone(request: web.Request) -> web.StreamResponse:
     try:
         rec = await console.recorder.start(line_id, prompt, language, endpoint=endpoint,
                                            actor=actor(request))
-    except (PromptAudioRefused, AmiError, UnsafeValue) as exc:
+    except PromptAudioRefused as exc:
         raise back(line_id, f"p-{prompt}", error=f"{prompt} ({language}): {exc}") from None
     if rec.state == "failed":
         raise back(line_id, f"p-{prompt}", error=f"{prompt} ({language}): {rec.detail}")
@@ -146,31 +129,17 @@ async def recording_status(request: web.Request) -> web.Response:
 
 @requires(Role.ADMIN)
 async def speak_missing(request: web.Request) -> web.StreamResponse:
-    """Speak every prompt the line needs that has text but no audio in ``language``: how a
-    new language is voiced in one step once its texts are written (each can be re-recorded
-    or uploaded afterwards)."""
-    admin, line_id = admin_of(request), line_id_of(request)
+    """Speak every prompt of a language that has text but no audio (``PromptAudio``)."""
+    line_id = line_id_of(request)
     form = await request.post()
     language = str(form.get("language", ""))
-    config = await admin.draft(line_id)
-    if language not in config.languages:
-        raise back(line_id, "prompts", error=f"the line does not speak {language[:10]!r}")
-    spoken_ids, failed = [], []
-    for prompt in sorted(required_prompts(config)):
-        entry = config.prompts.get(prompt, {}).get(language)
-        if entry is None or entry.audio or not entry.text:
-            continue
-        try:
-            sound = await asyncio.to_thread(speak, entry.text, language)
-        except (PromptAudioRefused, SpeechUnavailable) as exc:
-            failed.append(f"{prompt}: {exc}")
-            continue
-        sha = await admin.add_audio(sound.wav, source="spoken", actor=actor(request))
-        await admin.set_prompt_audio(line_id, prompt, language, sha, source="spoken",
-                                     actor=actor(request))
-        spoken_ids.append(prompt)
-    done = f"{len(spoken_ids)} prompt(s) spoken in {language}"
-    raise back(line_id, "prompts", done=done, error="; ".join(failed))
+    try:
+        result = await PromptAudio(admin_of(request)).speak_missing(line_id, language,
+                                                                     actor=actor(request))
+    except PromptAudioRefused as exc:
+        raise back(line_id, "prompts", error=str(exc)) from None
+    raise back(line_id, "prompts", done=f"{len(result.done)} prompt(s) spoken in {language}",
+               error="; ".join(result.failed))
 
 
 @requires(Role.ADMIN)
