@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ivr.config import Settings
 from ivr.core.lines import LineAdmin, LineNotFound, LineProblems
+from ivr.core.records import LineConflict
 from ivr.domain.lines import LineError
-from ivr.store.lines import LineConflict
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

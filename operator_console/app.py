@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from ivr.ami.prompt_originate import PromptCaller
 from ivr.config import Settings
 from ivr.core.cases import CaseDesk
 from ivr.core.intake import ReportIntake
@@ -24,6 +25,7 @@ from ivr.domain.roles import Role
 from ivr.health import WorkerStatus
 from ivr.metrics import Metrics, process_metrics
 from ivr.promptaudio.library import PromptLibrary
+from ivr.store.case_records import CaseRecords
 from ivr.store.casework import CaseError, Casework
 from ivr.store.db import Database, StoreError
 from ivr.store.journal import pending_reports
@@ -178,7 +180,7 @@ def create_app(
             feed=feed,
             metrics=process_metrics() if metrics is None else metrics,
         )
-        console.desk = CaseDesk(store, console.casework, queries,
+        console.desk = CaseDesk(CaseRecords(store, console.casework, queries),
                                 release_minutes=settings.callback_release_minutes)
         console.lines = LineAdmin(LineStore(store), PromptLibrary(
             settings.prompt_library_folder).prepare())
@@ -192,7 +194,8 @@ def create_app(
                                       lambda zone: settings.zone(zone) is not None)
         console.recorder = PhoneRecorder(
             console.lines, RecordingStore(store), incoming=settings.incoming_dir / "prompts",
-            send=console.ami.send_action if console.ami is not None else None,
+            ringer=PromptCaller(console.ami.send_action, ring_s=settings.callback_ring_timeout_s)
+            if console.ami is not None else None,
             ring_s=settings.callback_ring_timeout_s)
         ref.value = console
         try:

@@ -51,6 +51,7 @@ from ivr.ami.originate import (
 from ivr.ami.outcome import CallbackTracker
 from ivr.ami.session import AmiSession, LinkLost, LoginRefused, WireAction
 from ivr.ami.values import check_bounded_int, check_text
+from ivr.core.records import TelephonyUnavailable
 
 __all__ = [
     "AmiError",
@@ -84,7 +85,7 @@ class AmiError(Exception):
     """Base of the link's own errors."""
 
 
-class AmiUnavailable(AmiError):
+class AmiUnavailable(AmiError, TelephonyUnavailable):
     """The link is not UP (disabled, connecting or down): nothing was sent."""
 
 

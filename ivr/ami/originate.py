@@ -13,9 +13,6 @@ the OriginateResponse; see ivr/ami/outcome.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
 from ivr import variables
 from ivr.ami.values import (
     check_action_id,
@@ -26,6 +23,9 @@ from ivr.ami.values import (
     check_number,
     encode_action,
 )
+from ivr.core.records import CallbackResult as CallbackResult
+from ivr.core.records import CallbackUpdate as CallbackUpdate
+from ivr.core.records import OriginateRequest as OriginateRequest
 
 CHANNEL_ID_PREFIX = "alerta-cb-"
 RING_VARIABLE = "ALERTA_RING_S"  # how long the dialplan lets the citizen's phone ring
@@ -33,47 +33,6 @@ USER_EVENT = "AlertaCallback"  # UserEvent(AlertaCallback,Status: ...) in the ca
 INVALID_NUMBER = "INVALIDNUMBER"  # the Status the dialplan reports when it refuses the number
 MAX_RING_S = 300
 MAX_REPORT_ID = 10**12
-
-
-class CallbackResult(StrEnum):
-    """RINGING is the only result that is not final: queued, operator or citizen ringing.
-
-    ANSWERED, BUSY and NO_ANSWER describe the citizen's phone. FAILED is every
-    way the citizen was not reached: the operator did not pick up, the trunk or
-    number failed, Asterisk refused the Originate. UNKNOWN means we cannot tell
-    whether a call was placed (link lost, no response): check before retrying.
-    """
-
-    RINGING = "ringing"
-    ANSWERED = "answered"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class OriginateRequest:
-    """One click on "call back". A retry is a new request with a new ``action_id``."""
-
-    action_id: str
-    endpoint: str  # the operator's phone, e.g. PJSIP/1001
-    number: str  # the citizen's number, digits only
-    context: str  # the dialplan context that dials the citizen
-    report_id: int
-    caller_id_name: str  # shown on the operator's phone
-    caller_id_number: str  # digits, or "" for none
-    ring_timeout_s: int  # how long each phone rings: the operator's, then the citizen's
-    min_digits: int = 6
-    max_digits: int = 15
-
-
-@dataclass(frozen=True)
-class CallbackUpdate:
-    action_id: str
-    result: CallbackResult
-    final: bool
-    reason: str  # for people: "citizen busy (cause 17, User busy)"
 
 
 def channel_id(action_id: str) -> str:

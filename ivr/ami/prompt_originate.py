@@ -12,6 +12,9 @@ by AMI events: the flow writes it as the admin goes through it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from ivr.ami.link import AmiError, AmiUnavailable
 from ivr.ami.values import (
     check_action_id,
     check_bounded_int,
@@ -23,6 +26,7 @@ from ivr.ami.values import (
 
 ACTION_PREFIX = "alerta-rec-"
 TOKEN_DIGITS = 12
+SendAction = Callable[[list[tuple[str, str]]], Awaitable[dict[str, str]]]
 
 
 def prompt_call_fields(action_id: str, endpoint: str, token: str, *, context: str,
@@ -42,3 +46,27 @@ def prompt_call_fields(action_id: str, endpoint: str, token: str, *, context: st
         ("Timeout", str(check_bounded_int("ring_s", ring_s, 5, 120) * 1000)),
         ("Async", "true"),
     ]
+
+
+class PromptCaller:
+    """``ivr.core.ports.PhoneRinger`` on the AMI link (``AmiLink.send_action``)."""
+
+    def __init__(self, send: SendAction, *, context: str = "alerta-prompt-record",
+                 ring_s: int = 30) -> None:
+        self.send = send
+        self.context = context
+        self.ring_s = ring_s
+
+    async def ring(self, endpoint: str, token: str) -> str | None:
+        fields = prompt_call_fields(f"{ACTION_PREFIX}{token}", endpoint, token,
+                                    context=self.context, ring_s=self.ring_s)  # UnsafeValue
+        try:
+            response = await self.send(fields)
+        except AmiUnavailable:
+            raise
+        except AmiError as exc:
+            return f"not sent: {exc}"
+        if response.get("response") != "Success":
+            message = response.get("message") or response.get("response") or "no message"
+            return f"Asterisk refused the call: {message}"
+        return None

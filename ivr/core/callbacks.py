@@ -14,8 +14,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ivr.ami.link import AmiUnavailable, CallbackUpdate, OriginateRequest
-from ivr.ami.values import UnsafeValue, check_endpoint, check_number
+from ivr.core.records import CallbackUpdate, OriginateRequest, TelephonyUnavailable
+from ivr.domain.numbers import valid_phone
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class CallbackRefused(ValueError):
 
 
 class TelephonyDown(RuntimeError):
-    """No AMI link to send the call through (not configured, or down)."""
+    """No link to Asterisk to send the call through (not configured, or down)."""
 
 
 class Originator(Protocol):
@@ -88,12 +88,9 @@ class CallbackDesk:
         if not extension:
             raise CallbackRefused(
                 "your account has no phone extension; ask an administrator to set one")
-        try:
-            wanted = check_number("number", wanted, min_digits=s.min_digits,
-                                  max_digits=s.max_digits)
-            endpoint = check_endpoint("endpoint", s.operator_channel.format(extension=extension))
-        except UnsafeValue as exc:
-            raise CallbackRefused(str(exc)) from exc
+        if not valid_phone(wanted, s.min_digits, s.max_digits):
+            raise CallbackRefused(f"the number must be {s.min_digits} to {s.max_digits} digits")
+        endpoint = s.operator_channel.format(extension=extension)
         if self.originator is None:
             raise TelephonyDown("callbacks are off: no AMI secret is configured")
         action_id = f"alerta-cb-{secrets.token_hex(8)}"
@@ -108,10 +105,10 @@ class CallbackDesk:
                 report_id=report, caller_id_name=s.caller_id_name, caller_id_number="",
                 ring_timeout_s=s.ring_timeout_s, min_digits=s.min_digits,
                 max_digits=s.max_digits))
-        except AmiUnavailable as exc:
+        except TelephonyUnavailable as exc:
             await self.book.update_callback(action_id, "failed", f"not sent: {exc}")
             raise TelephonyDown(f"telephony link is down: {exc}") from exc
-        except UnsafeValue as exc:
+        except ValueError as exc:  # a value the link would not send (its checks are strict)
             await self.book.update_callback(action_id, "failed", f"refused: {exc}")
             raise CallbackRefused(str(exc)) from exc
         state = RESULT_TO_STATE.get(update.result.value, "unknown")

@@ -14,13 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ivr.core.records import CaseError
+from ivr.core.repositories import CaseRecords
 from ivr.domain.deadlines import reservation_lapsed
 from ivr.domain.reports import OPEN_STATES, ReportState
-from ivr.store import clip_views, events, retention, transcripts
-from ivr.store.casework import CaseError, Casework
-from ivr.store.db import Database
-from ivr.store.queries import ConsoleQueries
-from ivr.store.reports import iso
 
 __all__ = ["CaseDesk", "CaseError", "Person"]
 
@@ -35,11 +32,9 @@ class Person:
 
 
 class CaseDesk:
-    def __init__(self, db: Database, casework: Casework, queries: ConsoleQueries, *,
-                 release_minutes: int, clock: Callable[[], datetime] | None = None) -> None:
-        self.db = db
-        self.casework = casework
-        self.queries = queries
+    def __init__(self, records: CaseRecords, *, release_minutes: int,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.records = records
         self.release_minutes = release_minutes
         self.clock = clock or (lambda: datetime.now(UTC))
 
@@ -55,23 +50,23 @@ class CaseDesk:
             if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
                 raise CaseError("the original report is a number")
             original = int(raw)
-        await self.casework.change_state(report, target, by.actor, note=note, unit=unit,
-                                         duplicate_of=original)
+        await self.records.change_state(report, target, by.actor, note=note, unit=unit,
+                                        duplicate_of=original)
 
     async def add_note(self, report: int, text: str, by: Person) -> None:
-        await self.casework.add_note(report, by.actor, text)
+        await self.records.add_note(report, by.actor, text)
 
     async def reserve(self, report: int, by: Person, *, release: bool = False) -> None:
         """Take the callback (or give it back). Someone else's live reservation is theirs,
         unless it has lapsed or a supervisor takes it over."""
-        row = await self.queries.report(report)
+        row = await self.records.report(report)
         if row is None:
             raise LookupError("no such report")
         holder = row.get("reserved_by")
         mine = bool(holder) and str(holder).lower() == by.name.lower()
         if holder and not mine and not self._lapsed(row) and not by.supervisor:
             raise CaseError(f"{holder} has taken this callback")
-        await self.casework.reserve(report, by.actor, release=release)
+        await self.records.reserve(report, by.actor, release=release)
 
     def _lapsed(self, row: Mapping[str, Any]) -> bool:
         due = _when(row.get("callback_due_at"))
@@ -81,32 +76,27 @@ class CaseDesk:
                                                 self.release_minutes))
 
     async def listened(self, report: int, clip: int, by: Person) -> None:
-        await self.casework.record_listen(report, clip, by.actor)
+        await self.records.record_listen(report, clip, by.actor)
 
     async def legal_hold(self, report: int, on: bool, reason: str, by: Person) -> None:
         reason = reason.strip()[:500]
         if on and not reason:
             raise CaseError("say why the clips are held (case number, request)")
-        await retention.set_legal_hold(self.db, report, on, actor=by.actor, reason=reason,
-                                       now=self.clock())
+        await self.records.set_legal_hold(report, on, actor=by.actor, reason=reason,
+                                          now=self.clock())
 
     async def release_clips(self, report: int, by: Person) -> None:
-        await retention.release_clips(self.db, report, actor=by.actor, now=self.clock())
+        await self.records.release_clips(report, actor=by.actor, now=self.clock())
 
     async def retranscribe(self, report: int, clip: int, by: Person) -> None:
-        if await clip_views.clip_files(self.db, report, clip) is None:
+        if not await self.records.clip_exists(report, clip):
             raise LookupError("no such clip")
-        await transcripts.requeue(self.db, clip, "transcribe", self.clock(), by.actor)
+        await self.records.requeue_transcript(clip, self.clock(), by.actor)
 
     async def exported(self, kind: str, query: str, by: Person) -> None:
         """An export left the system: who, which format, which filters."""
-        now = iso(self.clock())
-
-        async def op(conn: Any) -> None:
-            await events.append(conn, None, "analytics.exported", now, actor=by.actor,
-                                data={"format": kind, "query": query})
-
-        await self.db.write(op)
+        await self.records.audit("analytics.exported", self.clock(), actor=by.actor,
+                                 data={"format": kind, "query": query})
 
 
 def _when(value: Any) -> datetime | None:

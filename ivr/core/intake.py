@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ivr.core.records import ManualReport
 from ivr.domain.lines import IncidentType
 from ivr.domain.roles import MANUAL_INTAKES, Intake
-from ivr.store.casework import ManualReport
 
 
 class IntakeRefused(ValueError):

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ivr.core.ports import PublishedLine
+from ivr.core.records import LineConflict, LineRow, StoreError, VersionRow
+from ivr.core.repositories import LineRepository
 from ivr.domain.line_check import problems as line_problems
-from ivr.domain.lines import IncidentType, LineConfig, LineError, PromptText
+from ivr.domain.lines import IncidentType, LineConfig, LineError, PromptText, document_sha
 from ivr.promptaudio.library import PromptAudioRefused, PromptLibrary, canonical_seconds
-from ivr.store.db import StoreError
-from ivr.store.lines import LineConflict, LineRow, LineStore, VersionRow, document_sha
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def audio_map(config: LineConfig) -> dict[tuple[str, str], str]:
 class PublishedLines:
     """``ivr.core.ports.LineCatalogue`` on the store and the prompt library."""
 
-    def __init__(self, store: LineStore, library: PromptLibrary) -> None:
+    def __init__(self, store: LineRepository, library: PromptLibrary) -> None:
         self.store = store
         self.library = library
         self._versions: dict[tuple[int, int], PublishedLine] = {}
@@ -136,7 +136,7 @@ class PublishedLines:
 class LineAdmin:
     """What an admin does to lines, from the console or the command line; all audited."""
 
-    def __init__(self, store: LineStore, library: PromptLibrary) -> None:
+    def __init__(self, store: LineRepository, library: PromptLibrary) -> None:
         self.store = store
         self.library = library
         self._edit = asyncio.Lock()  # read-modify-write of a draft, one at a time

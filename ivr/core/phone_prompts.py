@@ -12,36 +12,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ivr.ami.link import AmiError
-from ivr.ami.prompt_originate import ACTION_PREFIX, TOKEN_DIGITS, prompt_call_fields
-from ivr.ami.values import UnsafeValue
 from ivr.core.lines import LineAdmin
-from ivr.core.ports import Recording
+from ivr.core.ports import PhoneRinger, Recording
+from ivr.core.records import FINAL_RECORDING_STATES as FINAL
+from ivr.core.records import TelephonyUnavailable
+from ivr.core.repositories import RecordingRepository
 from ivr.promptaudio.convert import convert
 from ivr.promptaudio.library import PromptAudioRefused
 from ivr.promptaudio.tts import SpeechUnavailable, speak
-from ivr.store.prompt_recordings import FINAL, RecordingStore
-from ivr.store.reports import iso, utc_now
 
 logger = logging.getLogger(__name__)
 
-SendAction = Callable[[list[tuple[str, str]]], Awaitable[dict[str, str]]]
+TOKEN_DIGITS = 12
 ANSWER_MARGIN_S = 15  # past the ring time, an unanswered recording is given up
 
 
 class PhoneRecorder:
-    def __init__(self, admin: LineAdmin, store: RecordingStore, *, incoming: Path,
-                 send: SendAction | None = None, context: str = "alerta-prompt-record",
-                 ring_s: int = 30, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, admin: LineAdmin, store: RecordingRepository, *, incoming: Path,
+                 ringer: PhoneRinger | None = None, ring_s: int = 30,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.admin = admin
         self.store = store
         self.incoming = incoming  # where Asterisk records the takes (no extension added)
-        self.send = send  # the console's AMI link; None where no AMI is configured
-        self.context = context
+        self.ringer = ringer  # rings phones (the AMI link); None where none is configured
         self.ring_s = ring_s
         self.clock = clock
 
@@ -58,7 +55,7 @@ class PhoneRecorder:
         entry = config.prompts.get(prompt_id, {}).get(language)
         if entry is None or not entry.text:
             raise PromptAudioRefused(f"{prompt_id} ({language}) has no text to read from yet")
-        if self.send is None:
+        if self.ringer is None:
             raise PromptAudioRefused("the AMI link is not configured: no phone can be rung")
         try:
             cue = await asyncio.to_thread(speak, entry.text, language)
@@ -66,21 +63,18 @@ class PhoneRecorder:
             raise PromptAudioRefused(str(exc)) from None
         cue_sha = await self.admin.add_audio(cue.wav, source="spoken", actor=actor)
         token = f"{secrets.randbelow(9 * 10 ** (TOKEN_DIGITS - 1)) + 10 ** (TOKEN_DIGITS - 1)}"
-        now = iso(self.clock())
-        try:
-            fields = prompt_call_fields(f"{ACTION_PREFIX}{token}", endpoint, token,
-                                        context=self.context, ring_s=self.ring_s)
-        except UnsafeValue as exc:
-            raise PromptAudioRefused(f"that phone cannot be rung: {exc}") from None
+        now = self.clock().astimezone(UTC).isoformat(timespec="milliseconds")
         await self.store.create(Recording(token, line_id, prompt_id, language, cue_sha, actor,
                                           endpoint, "ringing", 0, None, "", now, now))
         try:
-            response = await self.send(fields)
-        except (AmiError, UnsafeValue) as exc:
+            refused = await self.ringer.ring(endpoint, token)
+        except ValueError as exc:  # not a phone that can be rung
+            await self._failed(token, f"not sent: {exc}")
+            raise PromptAudioRefused(f"that phone cannot be rung: {exc}") from None
+        except TelephonyUnavailable as exc:
             return await self._failed(token, f"not sent: {exc}")
-        if response.get("response") != "Success":
-            message = response.get("message") or response.get("response") or "no message"
-            return await self._failed(token, f"Asterisk refused the call: {message}")
+        if refused:
+            return await self._failed(token, refused)
         found = await self.store.get(token)
         assert found is not None
         return found

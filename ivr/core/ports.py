@@ -171,3 +171,11 @@ class PromptRecordings(Protocol):
     async def keep(self, rec: Recording, recorded: Path) -> str: ...
 
     async def abandon(self, rec: Recording, detail: str) -> None: ...
+
+
+class PhoneRinger(Protocol):
+    """Rings a phone into the prompt-recording context (``ivr.ami.prompt_originate``)."""
+
+    async def ring(self, endpoint: str, token: str) -> str | None:
+        """None once Asterisk has queued the call; else why it refused. Raises ValueError for
+        a phone that cannot be rung, TelephonyUnavailable when there is no link."""

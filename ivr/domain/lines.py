@@ -8,6 +8,8 @@ wrong with it; whether a line is complete enough to publish is ``ivr.domain.line
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -187,6 +189,17 @@ class LineConfig:
     @staticmethod
     def from_dict(doc: Any) -> LineConfig:
         return _read_line(doc)
+
+
+def document_text(config: LineConfig) -> str:
+    """The document as stored and exported: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+def document_sha(config: LineConfig) -> str:
+    """Names a version's prompt folder: the same document, the same folder."""
+    return hashlib.sha256(document_text(config).encode()).hexdigest()
 
 
 def _menu_dict(m: Menu) -> dict[str, Any]:

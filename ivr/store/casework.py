@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
+from ivr.core.records import CaseError as CaseError  # refused changes, shown to operators
+from ivr.core.records import ManualReport as ManualReport
 from ivr.domain.reports import ReportState, TransitionError, check_transition
-from ivr.domain.roles import Intake
 from ivr.store import events
 from ivr.store.db import Database
 from ivr.store.numbers import next_free_number
@@ -25,25 +25,11 @@ MAX_NOTE = 4000
 UNIT = 40
 
 
-class CaseError(ValueError):
-    """A refused change, with a message fit to show an operator."""
+
 
 
 class NotFound(LookupError):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class ManualReport:
-    type_id: str
-    priority: int
-    channel: Intake
-    summary: str
-    caller: str | None = None
-    zone: str | None = None
-    address: str | None = None
-    emergency: bool = False
-    callback_minutes: int | None = None  # the type's deadline in the lines; None: settings'
 
 
 FINAL_CALLBACK_STATES = frozenset({"answered", "busy", "no_answer", "failed", "unknown"})

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from ivr.core.records import StoreError as StoreError  # raised here; defined for the core
 from ivr.metrics import Metrics, process_metrics
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,6 @@ Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
 BUSY_TIMEOUT_MS = 5000
 MAX_BATCH = 256
-
-
-class StoreError(Exception):
-    """The database could not carry out a write (disk full, I/O error, closed)."""
 
 
 class StoreBusy(StoreError):

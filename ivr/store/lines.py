@@ -6,55 +6,19 @@ published version reads back as it was published. Every change is an audit event
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from ivr.domain.lines import LineConfig
+from ivr.core.records import LineConflict as LineConflict
+from ivr.core.records import LineRow, VersionRow
+from ivr.domain.lines import LineConfig, document_sha, document_text
 from ivr.store import events
 from ivr.store.db import Database
 from ivr.store.reports import iso, utc_now
-
-
-class LineConflict(ValueError):
-    """A change the store refuses: a number another line has, a slug taken, no such version."""
-
-
-@dataclass(frozen=True, slots=True)
-class LineRow:
-    id: int
-    slug: str
-    flow: str
-    is_default: bool
-    live_version: int | None
-    has_draft: bool
-    draft_at: str | None
-    draft_by: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRow:
-    line_id: int
-    version: int
-    document: dict[str, Any]
-    document_sha: str
-    published_at: str
-    published_by: str
-    note: str
-
-
-def document_text(config: LineConfig) -> str:
-    return json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def document_sha(config: LineConfig) -> str:
-    return hashlib.sha256(document_text(config).encode()).hexdigest()
-
 
 _LINE = "SELECT id, slug, flow, is_default, live_version, draft IS NOT NULL AS has_draft," \
         " draft_at, draft_by FROM lines"

@@ -8,12 +8,13 @@ from datetime import datetime
 import aiosqlite
 
 from ivr.core.ports import Recording
+from ivr.core.records import FINAL_RECORDING_STATES, RECORDING_STATES
 from ivr.store import events
 from ivr.store.db import Database
 from ivr.store.reports import iso, utc_now
 
-STATES = ("ringing", "recording", "kept", "abandoned", "failed")
-FINAL = ("kept", "abandoned", "failed")
+STATES = RECORDING_STATES
+FINAL = FINAL_RECORDING_STATES
 
 
 class RecordingStore:
