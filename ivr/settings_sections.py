@@ -7,6 +7,7 @@ gets only its own section, so what a part can read is what it needs:
 - ``ivr.core.ports.FlowConfig`` — the flows (limits of a call; lines come from the store);
 - ``ivr.clips.service.ClipJobsConfig`` — the clip workers;
 - ``HealthSection`` — ``/healthz`` (``ivr.health``);
+- ``operator_console.settings.ConsoleSection`` — the console's views;
 - ``ivr.core.callbacks.CallbackSettings`` — calling citizens back;
 - the AMI link takes its host, port and credentials as arguments (``ivr.ami.link``).
 """

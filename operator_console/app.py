@@ -15,6 +15,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from ivr.ami.prompt_originate import PromptCaller
+from ivr.clips.service import transcription_off_reason
 from ivr.config import Settings
 from ivr.core.cases import CaseDesk
 from ivr.core.intake import ReportIntake
@@ -39,6 +40,7 @@ from operator_console.feed import EventFeed
 from operator_console.render import JOURNAL_PENDING, page
 from operator_console.routes import setup_routes
 from operator_console.security import COOKIE, SAFE_METHODS, SESSION_KEY, Handler
+from operator_console.settings import ConsoleSection
 from operator_console.state import CONSOLE, Console, ConsoleRef, console_of
 from operator_console.views import health
 from operator_console.views.callbacks import callback_desk, start_ami
@@ -171,7 +173,8 @@ def create_app(
         queries = ConsoleQueries(store)
         feed = EventFeed(store, queries)
         console = Console(
-            settings=settings,
+            settings=ConsoleSection.of(settings),
+            transcription_off=transcription_off_reason(settings),
             db=store,
             users=Users(store),
             sessions=Sessions(store),
@@ -186,10 +189,10 @@ def create_app(
             settings.prompt_library_folder).prepare())
         await seed_lines(console.lines, settings)  # a console started before any controller
         console.catalogue = PublishedLines(console.lines.store, console.lines.library)
-        health.attach(console, clip_jobs)
+        health.attach(console, settings, clip_jobs)
         await feed.start()
-        console.ami = await start_ami(console)
-        console.callbacks = callback_desk(console)
+        console.ami = await start_ami(console, settings)
+        console.callbacks = callback_desk(console, settings)
         console.intake = ReportIntake(console.casework, lambda: incident_types(console),
                                       lambda zone: settings.zone(zone) is not None)
         console.recorder = PhoneRecorder(

@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.config import Settings
 from ivr.core.callbacks import CallbackDesk
 from ivr.core.cases import CaseDesk
 from ivr.core.intake import ReportIntake
@@ -21,11 +20,12 @@ from ivr.store.queries import ConsoleQueries
 from ivr.store.sessions import Sessions
 from ivr.store.users import Users
 from operator_console.feed import EventFeed
+from operator_console.settings import ConsoleSection
 
 
 @dataclass
 class Console:
-    settings: Settings
+    settings: ConsoleSection  # what the views read (create_app has the whole Settings)
     db: Database
     users: Users
     sessions: Sessions
@@ -34,6 +34,7 @@ class Console:
     feed: EventFeed
     ami: Any = None  # ivr.ami.link.AmiLink when callbacks are configured
     login_failures: dict[str, list[float]] = field(default_factory=dict)  # by client address
+    transcription_off: str | None = None  # why transcripts are off, when they are
     metrics: Metrics = field(default_factory=process_metrics)
     health: Health | None = None  # the /healthz checks, set when the console starts
     lines: LineAdmin | None = None  # admins' lines, menus and prompts

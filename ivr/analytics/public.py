@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from ivr.analytics import dashboard
-from ivr.config import Settings
+from ivr.config import Zone
 from ivr.domain.lines import IncidentType
 from ivr.domain.reports import OPEN_STATES
 from ivr.domain.zones import ZoneShape
@@ -37,7 +37,17 @@ class PublicQueryError(ValueError):
     """A bad Open311 query, with the reason; answered as a GeoReport error (400)."""
 
 
-def _cutoff(settings: Settings, now: datetime) -> datetime:
+class PublicSettings(Protocol):
+    """What the public pages need of the settings (the console's section has it)."""
+
+    @property
+    def zones(self) -> Sequence[Zone]: ...
+
+    @property
+    def public_delay_hours(self) -> int: ...
+
+
+def _cutoff(settings: PublicSettings, now: datetime) -> datetime:
     return now.astimezone(UTC) - timedelta(hours=settings.public_delay_hours)
 
 
@@ -48,8 +58,8 @@ def services(types: Sequence[IncidentType], language: str = "es") -> list[dict[s
             for code, name in labels.items()]
 
 
-async def summary(db: Database, settings: Settings, types: Sequence[IncidentType], clock: Clock,
-                  zones: Sequence[ZoneShape],
+async def summary(db: Database, settings: PublicSettings, types: Sequence[IncidentType],
+                  clock: Clock, zones: Sequence[ZoneShape],
                   now: datetime | None = None, language: str = "es") -> dict[str, Any]:
     """Twelve months of counts, trends and response times, from the rollups."""
     now = now or datetime.now(UTC)
@@ -174,8 +184,8 @@ def _window(q: RequestQuery, cutoff: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def requests(db: Database, settings: Settings, types: Sequence[IncidentType], clock: Clock,
-                   zones: Sequence[ZoneShape],
+async def requests(db: Database, settings: PublicSettings, types: Sequence[IncidentType],
+                   clock: Clock, zones: Sequence[ZoneShape],
                    q: RequestQuery, now: datetime | None = None,
                    language: str = "es") -> list[dict[str, Any]]:
     cutoff = _cutoff(settings, now or datetime.now(UTC))

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.config import Settings
 from ivr.core.callbacks import CallbackDesk, CallbackRefused, CallbackSettings, TelephonyDown
 from ivr.core.cases import CaseError
 from ivr.domain.roles import Role
@@ -20,9 +21,8 @@ from operator_console.views.reports import report_id
 
 logger = logging.getLogger(__name__)
 
-def callback_desk(console: Console) -> CallbackDesk:
+def callback_desk(console: Console, settings: Settings) -> CallbackDesk:
     """Built once when the console starts (``console.callbacks``)."""
-    settings = console.settings
     return CallbackDesk(console.casework, console.queries, console.ami, CallbackSettings(
         context=settings.callback_context, operator_channel=settings.operator_channel,
         caller_id_name=settings.callback_caller_id,
@@ -30,9 +30,8 @@ def callback_desk(console: Console) -> CallbackDesk:
         min_digits=settings.callback_min_digits, max_digits=settings.callback_max_digits))
 
 
-async def start_ami(console: Console) -> Any:
+async def start_ami(console: Console, settings: Settings) -> Any:
     """Start the AMI link when a secret is configured; publish its state to consoles."""
-    settings = console.settings
     if not settings.ami_secret:
         console.metrics.ami_state("disabled")
         console.feed.publish("ami", json.dumps({"state": "disabled",

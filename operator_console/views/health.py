@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ivr.config import Settings
 from ivr.health import Health, WorkerStatus
 from ivr.store.clip_views import backlog_counts
 from operator_console.security import public
 from operator_console.state import Console, console_of
 
 
-def attach(console: Console, workers: WorkerStatus | None) -> None:
+def attach(console: Console, settings: Settings, workers: WorkerStatus | None) -> None:
     """Give the console its health checks; point the metrics at its store and disks."""
-    settings = console.settings
     console.health = Health(settings.health, console.db, ami_state=lambda: ami_state(console),
                             workers=workers)
     store = console.db

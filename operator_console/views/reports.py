@@ -30,7 +30,6 @@ def report_id(request: web.Request) -> int:
 
 async def clip_context(console: Console, number: int) -> dict[str, Any]:
     """Transcripts (doubtful words marked), waveforms and whether transcription runs."""
-    from ivr.clips.service import transcription_off_reason
     from ivr.store.clip_views import audio_of, jobs_of, transcripts_of
     from operator_console.views.clip_admin import waveform_bars
 
@@ -43,7 +42,7 @@ async def clip_context(console: Console, number: int) -> dict[str, Any]:
             console.db, number, low_below=console.settings.transcript_low_confidence),
         "audio": audio,
         "jobs": await jobs_of(console.db, number),
-        "transcription_off": transcription_off_reason(console.settings),
+        "transcription_off": console.transcription_off,
     }
 
 
