@@ -82,9 +82,6 @@ class PromptLibrary:
                 ) from exc
         return sha
 
-    def seconds(self, sha: str) -> float:
-        return canonical_seconds(self.path(sha).read_bytes())
-
     def version_folder(self, line_id: int, document_sha: str) -> Path:
         return self.lines_dir / str(line_id) / document_sha[:32]
 

@@ -94,10 +94,6 @@ class LineStore:
             " AND live_version IS NOT NULL", (flow or "report",))
         return (row["id"], row["live_version"], False) if row else None
 
-    async def audio_known(self, sha: str) -> bool:
-        return await self.db.fetchone(
-            "SELECT 1 FROM prompt_audio WHERE sha256 = ?", (sha,)) is not None
-
     # --- writing ------------------------------------------------------------------
 
     async def create(self, config: LineConfig, *, actor: str, default: bool = False) -> int:
