@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -309,3 +310,29 @@ async def test_the_incident_types_of_the_live_lines_are_what_the_console_labels(
     await admin.publish(line_id, actor="user:ana")
     types = {t.id: t for t in await catalogue.incident_types()}
     assert types["fire"].label("en") == "Fire" and types["fire"].label("qu", "es") == "Incendio"
+
+
+async def test_a_first_start_without_all_prompts_publishes_once_they_are_copied(
+    settings: Settings, tmp_path: Path, voice: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An upgrade that forgot to copy the new prompts: no line goes live (calls go to the
+    fallback context, the log says what is missing); copied and restarted, it does."""
+    shipped = tmp_path / "prompts"
+    shutil.copytree(settings.prompts, shipped)
+    for lang in ("es", "en"):
+        (shipped / lang / "language_option.wav").rename(tmp_path / f"{lang}-option.wav")
+    settings = dataclasses.replace(settings, prompts=shipped)
+    async with running_line(settings) as first:
+        rows = await admin_of(first).lines()
+        assert {r.slug: r.live_version for r in rows} == {"report": None, "status": 1}
+        lost = await first.call(keys=KEY_TWO, voice=voice)
+        assert lost.goto is not None and "alerta-fallback" in lost.goto
+    assert "line report is not published" in caplog.text
+    assert "prompt language_option has no audio in es, en" in caplog.text
+    for lang in ("es", "en"):
+        (tmp_path / f"{lang}-option.wav").rename(shipped / lang / "language_option.wav")
+    async with running_line(settings) as second:
+        rows = await admin_of(second).lines()
+        assert {r.slug: r.live_version for r in rows} == {"report": 1, "status": 1}
+        result = await second.call(keys=KEY_TWO, voice=voice)
+        assert (await second.report(report_number(result) or 0))["type"] == "robbery"

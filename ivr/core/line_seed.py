@@ -100,27 +100,47 @@ def _as_doc(prompts: dict[str, dict[str, PromptText]]) -> dict[str, Any]:
 
 
 async def seed_lines(admin: LineAdmin, settings: Settings) -> bool:
-    """Make version 1 of the default lines when the store has none. True when it did."""
-    if await admin.store.count():
-        logger.info("lines come from the store; the configuration file's keypad and "
-                    "languages were read only on the first start")
-        return False
+    """Make version 1 of the default lines when the store has none. True when it did.
+
+    A default line the first start could not publish (prompts missing where ``prompts``
+    points) and nobody has edited since is made again and published on each start, so
+    copying the prompts and restarting is enough."""
     shipped = settings.prompts.resolve()
+    rows = await admin.lines()
+    if rows:
+        pending = [r for r in rows if r.is_default and r.live_version is None
+                   and r.draft_by == ACTOR and r.flow in ("report", "status")]
+        if not pending:
+            logger.info("lines come from the store; the configuration file's keypad and "
+                        "languages were read only on the first start")
+        for row in pending:
+            config = await with_shipped_prompts(admin, _made(row.flow, settings), shipped)
+            await admin.save_draft(row.id, config, actor=ACTOR,
+                                   what="made again from the configuration file")
+            await _publish(admin, row.id, config.slug, shipped)
+        return bool(pending)
     for config in (report_line(settings), status_line(settings)):
         config = await with_shipped_prompts(admin, config, shipped)
         try:
             line_id = await admin.create(config, actor=ACTOR, default=True)
         except LineConflict:  # another process (the console, the controller) seeded first
             return False
-        try:
-            version = await admin.publish(line_id, actor=ACTOR,
-                                          note="from the configuration file")
-        except LineProblems as exc:
-            # No prompts where the setting points: the line stays a draft, calls go to
-            # the fallback context, and an admin completes it in the console.
-            logger.error("line %s is not published: %d problem(s), the first: %s "
-                         "(is `prompts` = %s right?)", config.slug, len(exc.problems),
-                         exc.problems[0], shipped)
-            continue
-        logger.info("line %s: version %d made from the configuration file", config.slug, version)
+        await _publish(admin, line_id, config.slug, shipped)
     return True
+
+
+def _made(flow: str, settings: Settings) -> LineConfig:
+    return report_line(settings) if flow == "report" else status_line(settings)
+
+
+async def _publish(admin: LineAdmin, line_id: int, slug: str, shipped: Path) -> None:
+    try:
+        version = await admin.publish(line_id, actor=ACTOR, note="from the configuration file")
+    except LineProblems as exc:
+        # No prompts where the setting points: the line stays a draft, calls go to the
+        # fallback context; copying the prompts and restarting publishes it.
+        logger.error("line %s is not published: %d problem(s), the first: %s "
+                     "(is `prompts` = %s right? `alerta lines problems %s` lists them all)",
+                     slug, len(exc.problems), exc.problems[0], shipped, slug)
+        return
+    logger.info("line %s: version %d made from the configuration file", slug, version)

@@ -41,11 +41,11 @@ def required_prompts(line: LineConfig) -> dict[str, str]:
             need.setdefault(pid, why)
 
     add(list(DIGIT_PROMPTS), "digits are read to callers")
-    if len(line.languages) > 1:
-        add([LANGUAGE_PROMPT], "the language menu")
-    if line.flow is Flow.STATUS:
+    if line.flow is Flow.STATUS:  # it answers in the caller's language: no language menu
         add(["greeting", "goodbye", "no_input", *STATUS_PROMPTS], "the status flow")
         return need
+    if len(line.languages) > 1:
+        add([LANGUAGE_PROMPT], "the language menu")
     add(list(REPORT_PROMPTS), "the report flow")
     if line.hours:
         add([CLOSED_PROMPT], "opening hours are set")
