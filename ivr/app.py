@@ -24,7 +24,7 @@ from ivr.store.db import Database, StoreError
 from ivr.store.directory import CallerDirectory
 from ivr.store.journal import Journal
 from ivr.store.lines import LineStore
-from ivr.store.numbers import NumberBlocks
+from ivr.store.numbers import MunicipalNumbers
 from ivr.store.prompt_recordings import RecordingStore
 from ivr.store.reports import Reports, utc_now
 from ivr.store.resilient import ResilientBook
@@ -86,8 +86,8 @@ async def services(
         book = await ResilientBook(
             reports,
             journal,
-            NumberBlocks(db, size=settings.report_number_block, holder=socket.gethostname(),
-                         clock=utc_now),
+            MunicipalNumbers(db, size=settings.report_number_block, holder=socket.gethostname(),
+                             clock=utc_now),
             wait_s=settings.journal_after_s,
         ).start()
         process_metrics().watch_journal(book.pending)

@@ -29,6 +29,7 @@ from ivr.clips.transcribe import check_model, read_grammar
 from ivr.clips.worker import JobError, WorkerPool
 from ivr.config import Settings
 from ivr.domain.retention import RetentionRule
+from ivr.domain.municipalities import municipality_of
 from ivr.domain.transcripts import AudioFacts, Transcript, keyword_hits, keywords_for
 from ivr.store import transcripts as queue
 from ivr.store.db import Database
@@ -95,7 +96,7 @@ def jobs_config(settings: Settings) -> ClipJobsConfig:
 
 
 # (incident type, language) → the alert words admins gave that type in the lines.
-TypeWords = Callable[[str | None, str | None], Awaitable[tuple[str, ...]]]
+TypeWords = Callable[[str | None, str | None, int], Awaitable[tuple[str, ...]]]
 
 
 class ClipService:
@@ -234,7 +235,8 @@ class ClipService:
         words = [w.text for w in transcript.words]
         listen_for = keywords_for(job.language, config.keywords)
         if self.type_words is not None:
-            extra = await self.type_words(job.report_type, job.language)
+            extra = await self.type_words(job.report_type, job.language,
+                                          municipality_of(job.report_id))
             listen_for = (*listen_for, *(w for w in extra if w not in listen_for))
         hits = keyword_hits(words, listen_for)
         await queue.finish_transcript(self.db, job, transcript, self.clock(), hits=hits,

@@ -67,8 +67,8 @@ class PublishedLines:
             found = await self.store.live_for_call(dialled, flow)
             if found is None:
                 return None
-            line_id, version, matched = found
-            line = await self._load(line_id, version)
+            line_id, version, matched, municipality = found
+            line = replace(await self._load(line_id, version), municipality=municipality)
         except StoreError as exc:
             seen = self._last_seen(dialled, flow)
             logger.warning("lines: the store is away (%s); call to %s runs on %s", exc,
@@ -80,11 +80,11 @@ class PublishedLines:
         self._last_live[line_id] = line
         return line if matched else replace(line, matched=False)
 
-    async def incident_types(self) -> list[IncidentType]:
+    async def incident_types(self, municipality: int | None = None) -> list[IncidentType]:
         """Every incident type the live lines offer, the default report line's first, in
         its order; a type two lines share is listed once (the first line's labels)."""
         found: dict[str, IncidentType] = {}
-        rows = sorted(await self.store.all(), key=lambda r: (not r.is_default, r.id))
+        rows = sorted(await self.store.all(municipality), key=lambda r: (not r.is_default, r.id))
         for row in rows:
             if row.live_version is None:
                 continue
@@ -92,12 +92,13 @@ class PublishedLines:
                 found.setdefault(t.id, t)
         return list(found.values())
 
-    async def alert_words(self, type_id: str | None, language: str | None) -> tuple[str, ...]:
+    async def alert_words(self, type_id: str | None, language: str | None,
+                          municipality: int | None = None) -> tuple[str, ...]:
         """The alert words admins gave incident type ``type_id`` in ``language``, across the
         live lines (a transcript of a report of that type is searched for them)."""
         words: list[str] = []
         try:
-            rows = await self.store.all()
+            rows = await self.store.all(municipality)
             for row in rows:
                 if row.live_version is None:
                     continue

@@ -27,6 +27,7 @@ class NewReport:
     caller_id_raw: str | None
     caller: str | None  # a usable caller ID, provisionally the callback number
     callback_minutes: int | None = None  # the line's deadline for this type; None: settings'
+    municipality: int = 1  # whose line the caller dialled
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ class ReportBook(Protocol):
 
 
 class Directory(Protocol):
-    async def lookup(self, number: str) -> Location | None: ...
+    async def lookup(self, number: str, municipality: int = 1) -> Location | None: ...
 
 
 class ClipKeeper(Protocol):
@@ -125,6 +126,7 @@ class PublishedLine:
     config: LineConfig
     prompts: Path  # this version's own folder: <prompts>/<lang>/<id> as Asterisk sees it
     matched: bool = True  # False: the dialled number is no line's; this is the default line
+    municipality: int = 1  # whose line it is: its reports are that municipality's
 
 
 class LineCatalogue(Protocol):

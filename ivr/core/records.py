@@ -56,6 +56,7 @@ class LineRow:
     has_draft: bool
     draft_at: str | None
     draft_by: str | None
+    municipality: int = 1
 
 
 @dataclass(frozen=True, slots=True)

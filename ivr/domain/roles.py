@@ -1,4 +1,9 @@
-"""Who may do what in the console: three roles, each one including the one below."""
+"""Who may do what in the console, in one municipality.
+
+Operator, supervisor and admin each include the one below. An analyst reads the
+dashboards and exports (as supervisors and admins may) and nothing else: a
+metropolitan analyst is an analyst in each municipality granted, and compares them.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,23 @@ class Role(StrEnum):
     OPERATOR = "operator"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    ANALYST = "analyst"
 
     @property
     def rank(self) -> int:
         return _RANK[self]
 
     def allows(self, needed: Role) -> bool:
-        """A supervisor may do what an operator may; an admin, what a supervisor may."""
+        """A supervisor may do what an operator may; an admin, what a supervisor may;
+        what an analyst may (read analytics), supervisors and admins may too."""
+        if needed is Role.ANALYST:
+            return self in (Role.ANALYST, Role.SUPERVISOR, Role.ADMIN)
+        if self is Role.ANALYST:
+            return False
         return self.rank >= needed.rank
 
 
-_RANK = {Role.OPERATOR: 1, Role.SUPERVISOR: 2, Role.ADMIN: 3}
+_RANK = {Role.ANALYST: 0, Role.OPERATOR: 1, Role.SUPERVISOR: 2, Role.ADMIN: 3}
 
 
 class Intake(StrEnum):

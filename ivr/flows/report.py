@@ -21,6 +21,7 @@ from ivr.core.ports import Deps, Location, NewReport
 from ivr.domain.clips import ClipInfo, ClipInvalid
 from ivr.domain.incidents import OPERATOR_PRIORITY, OPERATOR_TYPE_ID
 from ivr.domain.lines import Action, OnFail
+from ivr.domain.municipalities import number_of
 from ivr.domain.numbers import callback_caller_id, raw_caller_id, valid_phone
 from ivr.flows.common import Call, Outcome, Step, line_for
 from ivr.flows.menu import choose, choose_language
@@ -106,6 +107,7 @@ async def _converse(call: Call) -> Outcome:
             caller_id_raw=raw_caller_id(channel.info.get("callerid")),
             caller=caller_id,
             callback_minutes=incident.callback_minutes if incident else None,
+            municipality=call.line.municipality,
         )
     )
     await channel.set_variable(variables.REPORT, str(call.report))
@@ -139,7 +141,7 @@ async def _converse(call: Call) -> Outcome:
     elif failed:
         await call.say("record_failed")
     await call.say("report_number_is")
-    await call.say_digits(str(call.report))
+    await call.say_digits(str(number_of(call.report)))
     await call.say("thanks_goodbye")
     await channel.hangup()
     return Outcome.COMPLETED
@@ -180,7 +182,8 @@ async def _location(call: Call, caller_id: str | None) -> None:
     await call.enter(Step.ZONE)
     assert call.report is not None
     deps = call.deps
-    known = await deps.directory.lookup(caller_id) if caller_id else None
+    known = (await deps.directory.lookup(caller_id, call.line.municipality)
+             if caller_id else None)
     if known is not None:
         await deps.book.set_location(call.report, known)
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ivr.core.call_control import CallControl, CallerHungUp
 from ivr.core.ports import Deps
+from ivr.domain.municipalities import report_id
 from ivr.domain.numbers import parse_report_number
 from ivr.domain.reports import age_for_speech, caller_status
 from ivr.flows.common import Call, Outcome, Step, line_for
@@ -38,7 +39,10 @@ async def tell_status(call: Call) -> Outcome:
             "status_enter", max_digits=REPORT_NUMBER_MAX_DIGITS
         )
         number = parse_report_number(typed, REPORT_NUMBER_MAX_DIGITS)
-        found = await call.deps.book.status(number) if number is not None else None
+        # The number is the one this municipality's callers hear: another
+        # municipality's reports cannot be named from here.
+        found = (await call.deps.book.status(report_id(call.line.municipality, number))
+                 if number is not None and number > 0 else None)
         if found is None:
             if attempt + 1 < call.deps.config.menu_tries:
                 await call.say("status_not_found" if typed else "no_input")

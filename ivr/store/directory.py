@@ -32,9 +32,10 @@ class CallerDirectory:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def lookup(self, number: str) -> Location | None:
+    async def lookup(self, number: str, municipality: int = 1) -> Location | None:
         row = await self.db.fetchone(
-            "SELECT address, zone, lat, lon FROM directory WHERE number = ?", (number,)
+            "SELECT address, zone, lat, lon FROM directory WHERE municipality_id = ?"
+            " AND number = ?", (municipality, number)
         )
         if row is None:
             return None
@@ -43,7 +44,7 @@ class CallerDirectory:
             source="directory",
         )
 
-    async def import_csv(self, text: str) -> ImportResult:
+    async def import_csv(self, text: str, municipality: int = 1) -> ImportResult:
         """Load ``number,address,zone,lat,lon`` rows (header required); bad rows are listed."""
         reader = csv.DictReader(io.StringIO(text))
         if reader.fieldnames is None or "number" not in reader.fieldnames:
@@ -51,7 +52,7 @@ class CallerDirectory:
         unknown = set(reader.fieldnames) - set(CSV_COLUMNS)
         if unknown:
             raise DirectoryImportError(f"unknown columns: {', '.join(sorted(unknown))}")
-        rows: list[tuple[str, str, str | None, float | None, float | None, str]] = []
+        rows: list[tuple[int, str, str, str | None, float | None, float | None, str]] = []
         rejected: list[str] = []
         now = iso(utc_now())
         for line_no, item in enumerate(reader, start=2):
@@ -71,12 +72,14 @@ class CallerDirectory:
                 rejected.append(f"line {line_no}: lat/lon out of range")
                 continue
             zone = (item.get("zone") or "").strip() or None
-            rows.append((number, (item.get("address") or "").strip(), zone, lat, lon, now))
+            rows.append((municipality, number, (item.get("address") or "").strip(), zone, lat,
+                         lon, now))
 
         async def op(conn: aiosqlite.Connection) -> None:
             await conn.executemany(
-                "INSERT INTO directory (number, address, zone, lat, lon, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO UPDATE SET"
+                "INSERT INTO directory (municipality_id, number, address, zone, lat, lon,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (municipality_id, number) DO UPDATE SET"
                 " address = excluded.address, zone = excluded.zone, lat = excluded.lat,"
                 " lon = excluded.lon, updated_at = excluded.updated_at",
                 rows,

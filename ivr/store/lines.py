@@ -21,17 +21,24 @@ from ivr.store.db import Database
 from ivr.store.reports import iso, utc_now
 
 _LINE = "SELECT id, slug, flow, is_default, live_version, draft IS NOT NULL AS has_draft," \
-        " draft_at, draft_by FROM lines"
+        " draft_at, draft_by, municipality_id FROM lines"
 
 
 def _line(row: aiosqlite.Row) -> LineRow:
     return LineRow(row["id"], row["slug"], row["flow"], bool(row["is_default"]),
-                   row["live_version"], bool(row["has_draft"]), row["draft_at"], row["draft_by"])
+                   row["live_version"], bool(row["has_draft"]), row["draft_at"], row["draft_by"],
+                   row["municipality_id"])
 
 
 def _version(row: aiosqlite.Row) -> VersionRow:
     return VersionRow(row["line_id"], row["version"], json.loads(row["document"]),
                       row["document_sha"], row["published_at"], row["published_by"], row["note"])
+
+
+async def _owner(conn: aiosqlite.Connection, line_id: int) -> int | None:
+    async with conn.execute("SELECT municipality_id FROM lines WHERE id = ?", (line_id,)) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else None
 
 
 class LineStore:
@@ -45,8 +52,12 @@ class LineStore:
         row = await self.db.fetchone("SELECT count(*) AS n FROM lines")
         return int(row["n"]) if row else 0
 
-    async def all(self) -> list[LineRow]:
-        return [_line(r) for r in await self.db.fetchall(_LINE + " ORDER BY flow, slug")]
+    async def all(self, municipality: int | None = None) -> list[LineRow]:
+        """Every line, or the lines of one municipality."""
+        if municipality is None:
+            return [_line(r) for r in await self.db.fetchall(_LINE + " ORDER BY flow, slug")]
+        return [_line(r) for r in await self.db.fetchall(
+            _LINE + " WHERE municipality_id = ? ORDER BY flow, slug", (municipality,))]
 
     async def get(self, line_id: int) -> LineRow | None:
         row = await self.db.fetchone(_LINE + " WHERE id = ?", (line_id,))
@@ -78,25 +89,27 @@ class LineStore:
 
     async def live_for_call(
         self, dialled: str | None, flow: str | None
-    ) -> tuple[int, int, bool] | None:
-        """(line id, live version, whether the number matched) for a call; a number no
+    ) -> tuple[int, int, bool, int] | None:
+        """(line id, live version, whether the number matched, municipality) for a call; a number no
         line of ``flow`` claims reaches the default line of ``flow`` (of ``report`` when
         any flow will do). One or two indexed reads per call."""
         if dialled:
             row = await self.db.fetchone(
-                "SELECT l.id, l.live_version FROM line_numbers n JOIN lines l ON l.id = n.line_id"
+                "SELECT l.id, l.live_version, l.municipality_id FROM line_numbers n"
+                " JOIN lines l ON l.id = n.line_id"
                 " WHERE n.number = ? AND l.live_version IS NOT NULL AND ? IN (l.flow, '*')",
                 (dialled, flow or "*"))
             if row is not None:
-                return row["id"], row["live_version"], True
+                return row["id"], row["live_version"], True, row["municipality_id"]
         row = await self.db.fetchone(
-            "SELECT id, live_version FROM lines WHERE flow = ? AND is_default = 1"
+            "SELECT id, live_version, municipality_id FROM lines WHERE flow = ? AND is_default = 1"
             " AND live_version IS NOT NULL", (flow or "report",))
-        return (row["id"], row["live_version"], False) if row else None
+        return (row["id"], row["live_version"], False, row["municipality_id"]) if row else None
 
     # --- writing ------------------------------------------------------------------
 
-    async def create(self, config: LineConfig, *, actor: str, default: bool = False) -> int:
+    async def create(self, config: LineConfig, *, actor: str, default: bool = False,
+                     municipality: int = 1) -> int:
         """A new line holding ``config`` as its draft (nothing is live until published)."""
         now = iso(self.clock())
 
@@ -107,14 +120,15 @@ class LineStore:
             try:
                 cur = await conn.execute(
                     "INSERT INTO lines (slug, flow, is_default, draft, draft_at, draft_by,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " created_at, municipality_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (config.slug, config.flow.value, int(default), document_text(config), now,
-                     actor, now))
+                     actor, now, municipality))
             except aiosqlite.IntegrityError:
                 raise LineConflict(f"a line called {config.slug!r} exists already") from None
             assert cur.lastrowid is not None
             await events.append(conn, None, "line.created", now, actor=actor,
-                                data={"line": cur.lastrowid, "slug": config.slug})
+                                data={"line": cur.lastrowid, "slug": config.slug},
+                                municipality=municipality)
             return cur.lastrowid
 
         return await self.db.write(op)
@@ -134,7 +148,8 @@ class LineStore:
             if cur.rowcount != 1:
                 raise LineConflict("no such line")
             await events.append(conn, None, "line.draft_saved", now, actor=actor,
-                                data={"line": line_id, "what": what[:200]})
+                                data={"line": line_id, "what": what[:200]},
+                                municipality=await _owner(conn, line_id))
 
         await self.db.write(op)
 
@@ -145,7 +160,7 @@ class LineStore:
             await conn.execute("UPDATE lines SET draft = NULL, draft_at = NULL, draft_by = NULL"
                                " WHERE id = ? AND live_version IS NOT NULL", (line_id,))
             await events.append(conn, None, "line.draft_discarded", now, actor=actor,
-                                data={"line": line_id})
+                                data={"line": line_id}, municipality=await _owner(conn, line_id))
 
         await self.db.write(op)
 
@@ -159,11 +174,13 @@ class LineStore:
         async def op(conn: aiosqlite.Connection) -> int:
             for number in config.numbers:
                 cur = await conn.execute(
-                    "SELECT l.slug FROM line_numbers n JOIN lines l ON l.id = n.line_id"
-                    " WHERE n.number = ? AND n.line_id != ?", (number, line_id))
+                    "SELECT l.slug, l.municipality_id = (SELECT municipality_id FROM lines"
+                    " WHERE id = ?2) AS ours FROM line_numbers n JOIN lines l ON l.id = n.line_id"
+                    " WHERE n.number = ?1 AND n.line_id != ?2", (number, line_id))
                 other = await cur.fetchone()
-                if other is not None:
-                    raise LineConflict(f"number {number} already reaches line {other['slug']}")
+                if other is not None:  # another municipality's line is not named
+                    raise LineConflict(f"number {number} already reaches line {other['slug']}"
+                                       if other["ours"] else f"number {number} is taken")
             cur = await conn.execute(
                 "SELECT coalesce(max(version), 0) + 1 FROM line_versions WHERE line_id = ?",
                 (line_id,))
@@ -189,7 +206,8 @@ class LineStore:
             if restored_from is not None:
                 data["restored_from"] = restored_from
             kind = "line.restored" if restored_from is not None else "line.published"
-            await events.append(conn, None, kind, now, actor=actor, data=data)
+            await events.append(conn, None, kind, now, actor=actor, data=data,
+                                municipality=await _owner(conn, line_id))
             return version
 
         return await self.db.write(op)
@@ -223,8 +241,11 @@ class LineStore:
     async def audit(self, kind: str, *, actor: str, data: dict[str, Any]) -> None:
         """An audit event about lines that changes nothing else (a preview, an export)."""
         now = iso(self.clock())
+        line = data.get("line")
 
         async def op(conn: aiosqlite.Connection) -> None:
-            await events.append(conn, None, kind, now, actor=actor, data=data)
+            owner = await _owner(conn, line) if isinstance(line, int) else None
+            await events.append(conn, None, kind, now, actor=actor, data=data,
+                                municipality=owner)
 
         await self.db.write(op)

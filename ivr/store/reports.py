@@ -56,13 +56,15 @@ class Reports:
                else callback_due(self.deadlines, new.type_id, moment))
 
         async def op(conn: aiosqlite.Connection) -> int:
-            report = number if number is not None else await next_free_number(conn)
+            report = (number if number is not None
+                      else await next_free_number(conn, new.municipality))
             await conn.execute(
-                "INSERT INTO reports (id, type, priority, emergency, language, caller,"
-                " caller_source, caller_id_raw, call_id, created_at, updated_at, callback_due_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO reports (id, municipality_id, type, priority, emergency, language,"
+                " caller, caller_source, caller_id_raw, call_id, created_at, updated_at,"
+                " callback_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     report,
+                    new.municipality,
                     new.type_id,
                     new.priority,
                     int(new.emergency),

@@ -38,7 +38,7 @@ from ivr.core.ports import Location, NewReport, ReportStatus
 from ivr.domain.clips import ClipInfo
 from ivr.store.db import Op, StoreError
 from ivr.store.journal import Journal, JournalError
-from ivr.store.numbers import NumberBlocks
+from ivr.store.numbers import MunicipalNumbers
 from ivr.store.reports import Reports, iso
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def once(op: Op, key: str, moment: datetime) -> Op:
 class ResilientBook:
     """Implements ``ivr.core.ports.ReportBook``: the store when it answers, else the journal."""
 
-    def __init__(self, reports: Reports, journal: Journal, numbers: NumberBlocks, *,
+    def __init__(self, reports: Reports, journal: Journal, numbers: MunicipalNumbers, *,
                  wait_s: float, retry_s: float = 2.0) -> None:
         self.reports = reports
         self.journal = journal
@@ -117,7 +117,7 @@ class ResilientBook:
     # --- the report book -----------------------------------------------------------
 
     async def open_report(self, new: NewReport) -> int:
-        number = self.numbers.take()
+        number = await self.numbers.take(new.municipality)
         moment = self.clock()
         await self._store(number, self.reports.op_open(new, moment, number),
                           {"op": "open", "new": asdict(new)}, moment)

@@ -57,12 +57,19 @@ class Sessions:
     async def lookup(self, token: str, *, idle_s: int) -> Session | None:
         if not token or len(token) > 128:
             return None
+        # The account as it works in the session's municipality (or, before it chose
+        # one or once its role there is gone, in its first).
         row = await self.db.fetchone(
-            "SELECT s.csrf, s.last_seen_at, s.expires_at, s.token_hash, u.* FROM sessions s"
-            " JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
+            "SELECT s.csrf, s.last_seen_at, s.expires_at, s.token_hash, u.*, ur.role,"
+            " ur.municipality_id FROM sessions s JOIN users u ON u.id = s.user_id"
+            " LEFT JOIN user_roles ur ON ur.user_id = u.id AND ur.municipality_id = coalesce("
+            " (SELECT y.municipality_id FROM user_roles y WHERE y.user_id = u.id"
+            "  AND y.municipality_id = s.municipality_id),"
+            " (SELECT min(x.municipality_id) FROM user_roles x WHERE x.user_id = u.id))"
+            " WHERE s.token_hash = ?",
             (_digest(token),),
         )
-        if row is None or not row["active"]:
+        if row is None or not row["active"] or not row["role"]:
             return None
         moment = self.clock()
         now = iso(moment)
@@ -80,6 +87,16 @@ class Sessions:
 
             await self.db.write(touch)
         return Session(token, row["csrf"], _user(row))
+
+    async def switch(self, token: str, municipality: int) -> None:
+        """Work in ``municipality`` from now on (the caller checked the user has a role)."""
+        digest = _digest(token)
+
+        async def op(conn: aiosqlite.Connection) -> None:
+            await conn.execute("UPDATE sessions SET municipality_id = ? WHERE token_hash = ?",
+                               (municipality, digest))
+
+        await self.db.write(op)
 
     async def destroy(self, token: str) -> None:
         digest = _digest(token)

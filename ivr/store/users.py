@@ -34,12 +34,15 @@ class UserError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class User:
+    """An account as it acts in one municipality: ``role`` is its role there."""
+
     id: int
     name: str
     role: Role
     extension: str | None
     language: str
     active: bool
+    municipality: int = 1
 
     @property
     def actor(self) -> str:
@@ -57,10 +60,25 @@ class LoginResult:
 
 
 def _user(row: sqlite3.Row) -> User:
+    """A row of ``users`` joined with one of its ``user_roles`` (see ``AS_MEMBER``); an
+    account with no role anywhere acts as a disabled one."""
+    role = row["role"]
     return User(
-        row["id"], row["name"], Role(row["role"]), row["extension"], row["language"],
-        bool(row["active"]),
+        row["id"], row["name"], Role(role) if role else Role.OPERATOR, row["extension"],
+        row["language"], bool(row["active"]) and bool(role),
+        int(row["municipality_id"] or 0),
     )
+
+
+# An account with its role in municipality ?1, or (?1 NULL, or no role there) in the
+# first municipality where it has one.
+AS_MEMBER = (
+    "SELECT u.*, ur.role, ur.municipality_id FROM users u"
+    " LEFT JOIN user_roles ur ON ur.user_id = u.id AND ur.municipality_id = coalesce("
+    " (SELECT y.municipality_id FROM user_roles y WHERE y.user_id = u.id"
+    "  AND y.municipality_id = ?1),"
+    " (SELECT min(x.municipality_id) FROM user_roles x WHERE x.user_id = u.id))"
+)
 
 
 def check_password(password: str) -> None:
@@ -88,6 +106,7 @@ class Users:
         extension: str | None = None,
         language: str = "es",
         actor: str = "system",
+        municipality: int = 1,
     ) -> User:
         if not NAME.match(name):
             raise UserError("a user name is 2-40 letters, digits, '.', '_' or '-'")
@@ -100,30 +119,82 @@ class Users:
         async def op(conn: aiosqlite.Connection) -> int:
             try:
                 cur = await conn.execute(
-                    "INSERT INTO users (name, role, password_hash, extension, language,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (name, role.value, hashed, extension, language, now, now),
+                    "INSERT INTO users (name, password_hash, extension, language,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, hashed, extension, language, now, now),
                 )
             except sqlite3.IntegrityError as exc:
                 raise UserError(f"a user named {name!r} exists already") from exc
             assert cur.lastrowid is not None
+            await conn.execute(
+                "INSERT INTO user_roles (user_id, municipality_id, role, granted_at)"
+                " VALUES (?, ?, ?, ?)", (cur.lastrowid, municipality, role.value, now))
             await events.append(conn, None, "user.added", now, actor=actor,
-                                data={"name": name, "role": role.value})
+                                data={"name": name, "role": role.value},
+                                municipality=municipality)
             return cur.lastrowid
 
-        user_id = await self.db.write(op)
-        return User(user_id, name, role, extension, language, True)
+        try:
+            user_id = await self.db.write(op)
+        except sqlite3.IntegrityError as exc:  # no such municipality
+            raise UserError(f"no municipality {municipality}") from exc
+        return User(user_id, name, role, extension, language, True, municipality)
 
-    async def get(self, user_id: int) -> User | None:
-        row = await self.db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
+    async def get(self, user_id: int, municipality: int | None = None) -> User | None:
+        row = await self.db.fetchone(AS_MEMBER + " WHERE u.id = ?2", (municipality, user_id))
         return _user(row) if row else None
 
-    async def by_name(self, name: str) -> User | None:
-        row = await self.db.fetchone("SELECT * FROM users WHERE name = ?", (name,))
+    async def by_name(self, name: str, municipality: int | None = None) -> User | None:
+        row = await self.db.fetchone(AS_MEMBER + " WHERE u.name = ?2", (municipality, name))
         return _user(row) if row else None
 
-    async def all(self) -> list[User]:
-        return [_user(r) for r in await self.db.fetchall("SELECT * FROM users ORDER BY name")]
+    async def all(self, municipality: int | None = None) -> list[User]:
+        """Every account (as in its first municipality), or those with a role in one."""
+        if municipality is None:
+            rows = await self.db.fetchall(AS_MEMBER + " ORDER BY u.name", (None,))
+        else:
+            rows = await self.db.fetchall(
+                "SELECT u.*, ur.role, ur.municipality_id FROM users u JOIN user_roles ur"
+                " ON ur.user_id = u.id AND ur.municipality_id = ? ORDER BY u.name",
+                (municipality,))
+        return [_user(r) for r in rows]
+
+    async def roles(self, user_id: int) -> dict[int, Role]:
+        """Where the account has a role, and which."""
+        rows = await self.db.fetchall(
+            "SELECT municipality_id, role FROM user_roles WHERE user_id = ?"
+            " ORDER BY municipality_id", (user_id,))
+        return {int(r["municipality_id"]): Role(r["role"]) for r in rows}
+
+    async def grant(self, user_id: int, municipality: int, role: Role | None, *,
+                    actor: str) -> None:
+        """Give the account ``role`` in ``municipality`` (None: take its role there away)."""
+        now = iso(self.clock())
+
+        async def op(conn: aiosqlite.Connection) -> None:
+            if role is None:
+                await conn.execute(
+                    "DELETE FROM user_roles WHERE user_id = ? AND municipality_id = ?",
+                    (user_id, municipality))
+            else:
+                try:
+                    await conn.execute(
+                        "INSERT INTO user_roles (user_id, municipality_id, role, granted_at)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, municipality_id)"
+                        " DO UPDATE SET role = excluded.role, granted_at = excluded.granted_at",
+                        (user_id, municipality, role.value, now))
+                except sqlite3.IntegrityError as exc:
+                    raise UserError("no such user or municipality") from exc
+            # Sessions working there are ended: they held the old role.
+            await conn.execute("DELETE FROM sessions WHERE user_id = ? AND"
+                               " coalesce(municipality_id, ?) = ?",
+                               (user_id, municipality, municipality))
+            await events.append(conn, None, "user.role", now, actor=actor,
+                                data={"user_id": user_id,
+                                      "role": role.value if role else None},
+                                municipality=municipality)
+
+        await self.db.write(op)
 
     async def update(
         self,
@@ -135,14 +206,14 @@ class Users:
         active: bool | None = None,
         password: str | None = None,
         language: str | None = None,
+        municipality: int = 1,
     ) -> None:
+        """Change an account; ``role`` is its role in ``municipality``."""
+        if role is not None:
+            await self.grant(user_id, municipality, role, actor=actor)
         sets: list[str] = []
         params: list[object] = []
         data: dict[str, object] = {}
-        if role is not None:
-            sets.append("role = ?")
-            params.append(role.value)
-            data["role"] = role.value
         if extension is not None:
             if extension and not EXTENSION.match(extension):
                 raise UserError("an extension is 1-32 letters, digits, '_' or '-'")
@@ -177,7 +248,7 @@ class Users:
                 # A disabled account or a new password ends every open session.
                 await conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
             await events.append(conn, None, "user.changed", now, actor=actor,
-                                data={"user_id": user_id, **data})
+                                data={"user_id": user_id, **data}, municipality=municipality)
 
         await self.db.write(op)
 
@@ -217,10 +288,12 @@ class Users:
                     (new_hash, user_id),
                 )
                 if row["active"]:
-                    await events.append(conn, None, "user.login", now, actor=f"user:{user_name}")
+                    await events.append(conn, None, "user.login", now, actor=f"user:{user_name}",
+                                        municipality=row["municipality_id"])
 
             await self.db.write(good)
-            return LoginResult(_user(row)) if row["active"] else LoginResult(None, "inactive")
+            user = _user(row)  # an account with no role anywhere cannot work: as disabled
+            return LoginResult(user) if user.active else LoginResult(None, "inactive")
         locked = row["locked_until"] is not None
 
         async def bad(conn: aiosqlite.Connection) -> None:
@@ -247,9 +320,14 @@ class Users:
                 " locked_until = CASE WHEN (CASE WHEN locked_until IS NULL"
                 " THEN failed_logins + 1 ELSE 1 END) >= ? THEN ? END"
                 " WHERE name = ? AND (locked_until IS NULL OR locked_until <= ?)"
-                " RETURNING *",
+                " RETURNING id",
                 (max_failures, locked_until, name, now),
             )
+            found = await cur.fetchone()
+            await cur.close()
+            if found is None:
+                return None
+            cur = await conn.execute(AS_MEMBER + " WHERE u.id = ?2", (None, found[0]))
             row: sqlite3.Row | None = await cur.fetchone()
             await cur.close()
             return row

@@ -14,9 +14,10 @@ from ivr.store.db import Database
 from ivr.store.reports import iso, utc_now
 
 
-async def load(db: Database) -> list[ZoneShape]:
-    """The imported zones, or the sample zoning of Miraflores when none were imported."""
-    rows = await db.fetchall("SELECT code, name, geometry FROM zones ORDER BY length(code), code")
+async def load(db: Database, municipality: int = 1) -> list[ZoneShape]:
+    """A municipality's imported zones, or the sample zoning of Miraflores when none were."""
+    rows = await db.fetchall("SELECT code, name, geometry FROM zones WHERE municipality_id = ?"
+                             " ORDER BY length(code), code", (municipality,))
     if not rows:
         return geo.sample()
     doc = {"type": "FeatureCollection", "features": [
@@ -25,24 +26,26 @@ async def load(db: Database) -> list[ZoneShape]:
     return geo.parse(json.dumps(doc))
 
 
-async def imported(db: Database) -> bool:
-    return await db.fetchone("SELECT 1 FROM zones LIMIT 1") is not None
+async def imported(db: Database, municipality: int = 1) -> bool:
+    return await db.fetchone("SELECT 1 FROM zones WHERE municipality_id = ? LIMIT 1",
+                             (municipality,)) is not None
 
 
-async def replace_all(db: Database, shapes: Sequence[ZoneShape], actor: str) -> None:
+async def replace_all(db: Database, shapes: Sequence[ZoneShape], actor: str,
+                      municipality: int = 1) -> None:
     """Store ``shapes`` as the zones, in place of any before, with an audit event."""
     now = iso(utc_now())
 
     async def op(conn: aiosqlite.Connection) -> None:
-        await conn.execute("DELETE FROM zones")
+        await conn.execute("DELETE FROM zones WHERE municipality_id = ?", (municipality,))
         for z in shapes:
             lon, lat = z.centroid
             await conn.execute(
-                "INSERT INTO zones (code, name, geometry, centroid_lon, centroid_lat,"
-                " imported_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (z.code, z.name, json.dumps(z.geometry(), separators=(",", ":")),
+                "INSERT INTO zones (municipality_id, code, name, geometry, centroid_lon,"
+                " centroid_lat, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (municipality, z.code, z.name, json.dumps(z.geometry(), separators=(",", ":")),
                  lon, lat, now))
         await events.append(conn, None, "zones.imported", now, actor=actor,
-                            data={"zones": [z.code for z in shapes]})
+                            data={"zones": [z.code for z in shapes]}, municipality=municipality)
 
     await db.write(op)
