@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ivr import __version__, line_commands
+from ivr import __version__, line_commands, municipality_commands
 from ivr.analytics import commands as analytics_commands
 from ivr.clips import commands as clip_commands
 from ivr.config import SCALARS, Settings, load
@@ -49,11 +49,20 @@ def _parser() -> argparse.ArgumentParser:
     usub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     add = usub.add_parser("add", help="add an account (password asked, from stdin, or generated)")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=("operator", "supervisor", "admin"))
+    add.add_argument("--role", required=True,
+                     choices=("operator", "supervisor", "admin", "analyst"))
+    add.add_argument("--municipality", default="", metavar="CODE",
+                     help="where the role holds (default: municipality 1)")
     add.add_argument("--extension", help="the user's own phone, rung first on callbacks")
     add.add_argument("--language", default="es", choices=("es", "en"))
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--generate", action="store_true", help="generate a password, print it once")
+    grant = usub.add_parser("grant", help="give an account a role in another municipality")
+    grant.add_argument("name")
+    grant.add_argument("--municipality", required=True, metavar="CODE")
+    grant.add_argument("--role", required=True,
+                       choices=("operator", "supervisor", "admin", "analyst", "none"),
+                       help="'none' takes the account's role there away")
     usub.add_parser("list", help="list accounts")
     usub.add_parser("bootstrap", help="on a first run: create 'admin', print its password once")
 
@@ -88,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     clip_commands.add_parsers(sub)
     analytics_commands.add_parsers(sub)
     line_commands.add_parsers(sub)
+    municipality_commands.add_parsers(sub)
     return parser
 
 
@@ -103,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": _serve,
         "console": _console,
         "users": _users,
+        **municipality_commands.HANDLERS,
         "call": _call,
         "reports": _reports,
         "directory": _directory,
@@ -230,14 +241,35 @@ async def _users(settings: Settings, args: argparse.Namespace) -> int:
 
     from ivr.domain.roles import Role
     from ivr.store.db import Database
+    from ivr.store.municipalities import Municipalities
     from ivr.store.users import UserError, Users
 
     async with Database(settings.database) as db:
         users = Users(db)
+        registry = Municipalities(db)
+        places = {m.id: m.code for m in await registry.all()}
         if args.users_command == "list":
             for u in await users.all():
                 state = "active" if u.active else "disabled"
-                print(f"{u.name:<20} {u.role.value:<10} {u.extension or '-':<8} {state}")
+                roles = ", ".join(f"{r.value}@{places.get(m, m)}"
+                                  for m, r in (await users.roles(u.id)).items()) or "-"
+                print(f"{u.name:<20} {roles:<30} {u.extension or '-':<8} {state}")
+            return 0
+        municipality = 1
+        if getattr(args, "municipality", ""):
+            town = await registry.by_code(args.municipality)
+            if town is None:
+                print(f"alerta: no municipality {args.municipality!r}", file=sys.stderr)
+                return 2
+            municipality = town.id
+        if args.users_command == "grant":
+            user = await users.by_name(args.name)
+            if user is None:
+                print(f"alerta: no user {args.name!r}", file=sys.stderr)
+                return 2
+            role = None if args.role == "none" else Role(args.role)
+            await users.grant(user.id, municipality, role, actor="cli")
+            print(f"{args.name}: {args.role} in {args.municipality}")
             return 0
         if args.users_command == "bootstrap":
             if await users.count():
@@ -259,7 +291,7 @@ async def _users(settings: Settings, args: argparse.Namespace) -> int:
                 return 2
         try:
             await users.add(args.name, Role(args.role), password, extension=args.extension,
-                            language=args.language, actor="cli")
+                            language=args.language, actor="cli", municipality=municipality)
         except UserError as exc:
             print(f"alerta: {exc}", file=sys.stderr)
             return 2

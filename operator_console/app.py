@@ -31,17 +31,18 @@ from ivr.store.casework import CaseError, Casework
 from ivr.store.db import Database, StoreError
 from ivr.store.journal import pending_reports
 from ivr.store.lines import LineStore
+from ivr.store.municipalities import Municipalities
 from ivr.store.prompt_recordings import RecordingStore
 from ivr.store.queries import ConsoleQueries
 from ivr.store.sessions import Sessions
 from ivr.store.users import Users
 from operator_console import security, security_http
 from operator_console.feed import EventFeed
-from operator_console.render import JOURNAL_PENDING, page
+from operator_console.render import JOURNAL_PENDING, PLACES_KEY, page
 from operator_console.routes import setup_routes
 from operator_console.security import COOKIE, SAFE_METHODS, SESSION_KEY, Handler
 from operator_console.settings import ConsoleSection
-from operator_console.state import CONSOLE, Console, ConsoleRef, console_of
+from operator_console.state import CONSOLE, Console, ConsoleRef, console_of, municipalities_of
 from operator_console.views import health
 from operator_console.views.callbacks import callback_desk, start_ami
 from operator_console.views.queue import incident_types
@@ -123,13 +124,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if rule is None:
         logger.error("console: route %s declares no role; refused", request.path)
         raise web.HTTPForbidden(text="forbidden")
-    if isinstance(rule, Role):
+    if isinstance(rule, Role) or rule == security.SIGNED_IN:
         if session is None:
             if security.wants_html(request):
                 raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/?=&')}")
             raise web.HTTPUnauthorized(text="log in first")
-        if not session.user.role.allows(rule):
+        if isinstance(rule, Role) and not session.user.role.allows(rule):
             raise web.HTTPForbidden(text="your role may not do this")
+        if security.wants_html(request):  # the header's municipality switch
+            request[PLACES_KEY] = await municipalities_of(request).memberships(session.user.id)
         if request.method not in SAFE_METHODS:
             if not security.same_origin(request):
                 raise web.HTTPForbidden(text="cross-origin request refused")
@@ -182,6 +185,7 @@ def create_app(
             queries=queries,
             feed=feed,
             metrics=process_metrics() if metrics is None else metrics,
+            municipalities=Municipalities(store),
         )
         console.desk = CaseDesk(CaseRecords(store, console.casework, queries),
                                 release_minutes=settings.callback_release_minutes)
@@ -193,7 +197,7 @@ def create_app(
         await feed.start()
         console.ami = await start_ami(console, settings)
         console.callbacks = callback_desk(console, settings)
-        console.intake = ReportIntake(console.casework, lambda: incident_types(console),
+        console.intake = ReportIntake(console.casework, lambda m: incident_types(console, m),
                                       lambda zone: settings.zone(zone) is not None)
         console.recorder = PhoneRecorder(
             console.lines, RecordingStore(store), incoming=settings.incoming_dir / "prompts",

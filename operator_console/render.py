@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from ivr.domain.municipalities import number_of
 from operator_console.i18n import translate
 from operator_console.security import SESSION_KEY
 
@@ -41,6 +42,7 @@ def _seconds(value: float | None) -> str:
 
 _env.filters["clock"] = _clock
 _env.filters["mmss"] = _seconds
+_env.filters["number"] = number_of  # a report id as its municipality's people know it
 
 
 def language_of(request: web.Request) -> str:
@@ -52,6 +54,8 @@ def language_of(request: web.Request) -> str:
 
 
 JOURNAL_PENDING: web.AppKey[Callable[[], int]] = web.AppKey("journal_pending")
+# The municipalities the signed-in account works for (for the header's switch).
+PLACES_KEY: web.RequestKey[list[dict[str, Any]]] = web.RequestKey("places", list)
 
 
 def _journal_waiting(request: web.Request) -> int:
@@ -62,6 +66,7 @@ def _journal_waiting(request: web.Request) -> int:
 def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     language = language_of(request)
     session = request.get(SESSION_KEY)
+    places = request.get(PLACES_KEY) or []
     html = _env.get_template(template).render(
         t=lambda key: translate(key, language),
         lang=language,
@@ -71,6 +76,8 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any)
         now=datetime.now(UTC).isoformat(timespec="seconds"),
         path=request.path,
         journal_waiting=_journal_waiting(request) if session else 0,
+        places=places,
+        here=next((p for p in places if session and p["id"] == session.user.municipality), None),
         **context,
     )
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")

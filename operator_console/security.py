@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from ivr.core.cases import Person
+from ivr.domain.municipalities import municipality_of
 from ivr.domain.roles import Role
 from ivr.store.sessions import Session
 
@@ -44,15 +45,27 @@ def requires(role: Role) -> Callable[[H], H]:
     return mark
 
 
+SIGNED_IN = "signed_in"
+
+
+def signed_in(handler: H) -> H:
+    """Any account with a role, whatever it is (an analyst too): one's own account,
+    the language, logging out, switching municipality."""
+    handler._alerta_signed_in = True  # type: ignore[attr-defined]
+    return handler
+
+
 def public(handler: H) -> H:
     handler._alerta_public = True  # type: ignore[attr-defined]
     return handler
 
 
 def policy(handler: Any) -> Role | str | None:
-    """The role a handler needs, "public", or None when it declares nothing."""
+    """The role a handler needs, "public", "signed_in", or None when it declares nothing."""
     if getattr(handler, "_alerta_public", False):
         return "public"
+    if getattr(handler, "_alerta_signed_in", False):
+        return SIGNED_IN
     role = getattr(handler, "_alerta_role", None)
     return role if isinstance(role, Role) else None
 
@@ -61,6 +74,20 @@ def person_of(request: web.Request) -> Person:
     """Who is acting, as the use cases want it."""
     user = session_of(request).user
     return Person(user.actor, user.name, user.role.allows(Role.SUPERVISOR))
+
+
+def municipality_id(request: web.Request) -> int:
+    """The municipality the session works in: every read and change is of its data."""
+    return session_of(request).user.municipality
+
+
+def report_in_scope(request: web.Request, name: str = "report") -> int:
+    """The report id in the URL, when it is a report of the session's municipality;
+    anything else is a 404 whether or not such a report exists elsewhere."""
+    report = parse_id(request.match_info.get(name))
+    if report is None or municipality_of(report) != municipality_id(request):
+        raise web.HTTPNotFound(text="no such report")
+    return report
 
 
 def session_of(request: web.Request) -> Session:
@@ -100,11 +127,11 @@ def new_login_csrf() -> str:
     return secrets.token_urlsafe(24)
 
 
-_ID = re.compile(r"[0-9]{1,12}")
+_ID = re.compile(r"[0-9]{1,16}")
 
 
 def parse_id(raw: str | None) -> int | None:
-    """An id from a URL or form: 1-12 ASCII digits, nothing else (no '１', no '+1')."""
+    """An id from a URL or form: 1-16 ASCII digits, nothing else (no '１', no '+1')."""
     if raw is None or not _ID.fullmatch(raw):
         return None
     return int(raw)

@@ -16,6 +16,7 @@ from ivr.health import Health
 from ivr.metrics import Metrics, process_metrics
 from ivr.store.casework import Casework
 from ivr.store.db import Database
+from ivr.store.municipalities import Municipalities
 from ivr.store.queries import ConsoleQueries
 from ivr.store.sessions import Sessions
 from ivr.store.users import Users
@@ -43,6 +44,7 @@ class Console:
     desk: CaseDesk | None = None  # what people do to open reports (ivr.core.cases)
     intake: ReportIntake | None = None  # reports taken by hand (ivr.core.intake)
     callbacks: CallbackDesk | None = None  # calling citizens back (ivr.core.callbacks)
+    municipalities: Municipalities | None = None  # who shares this deployment
 
 
 class ConsoleRef:
@@ -52,6 +54,13 @@ class ConsoleRef:
 
 
 CONSOLE: web.AppKey[ConsoleRef] = web.AppKey("console", ConsoleRef)
+
+
+def municipalities_of(request: web.Request) -> Municipalities:
+    found = console_of(request).municipalities
+    if found is None:
+        raise web.HTTPServiceUnavailable(text="starting up")
+    return found
 
 
 def desk_of(request: web.Request) -> CaseDesk:

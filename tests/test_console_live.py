@@ -106,7 +106,7 @@ async def test_a_reconnecting_stream_gets_what_it_missed(settings: Settings,
         got = changes(missed)
         assert all(int(e["id"]) > last_id for e in missed if e.get("event") == "change")
         assert {d["report"] for d in got} == {report_number(first), report_number(second)}
-        expected = await site.console.queries.events_after(last_id)
+        expected = await site.console.queries.events_after(last_id, 1)
         assert [d["id"] for d in got] == [row["id"] for row in expected]
         again.close()
 

@@ -28,8 +28,8 @@ from ivr.clips.retention import purge_daily
 from ivr.clips.transcribe import check_model, read_grammar
 from ivr.clips.worker import JobError, WorkerPool
 from ivr.config import Settings
-from ivr.domain.retention import RetentionRule
 from ivr.domain.municipalities import municipality_of
+from ivr.domain.retention import RetentionRule
 from ivr.domain.transcripts import AudioFacts, Transcript, keyword_hits, keywords_for
 from ivr.store import transcripts as queue
 from ivr.store.db import Database

@@ -17,6 +17,7 @@ from typing import Any
 from ivr.core.records import CaseError
 from ivr.core.repositories import CaseRecords
 from ivr.domain.deadlines import reservation_lapsed
+from ivr.domain.municipalities import municipality_of, report_id
 from ivr.domain.reports import OPEN_STATES, ReportState
 
 __all__ = ["CaseDesk", "CaseError", "Person"]
@@ -47,9 +48,10 @@ class CaseDesk:
         original = None
         raw = duplicate_of.strip().lstrip("#")
         if raw:
-            if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) > 0):
                 raise CaseError("the original report is a number")
-            original = int(raw)
+            # the number as this municipality's people know it: never another's report
+            original = report_id(municipality_of(report), int(raw))
         await self.records.change_state(report, target, by.actor, note=note, unit=unit,
                                         duplicate_of=original)
 
@@ -93,10 +95,20 @@ class CaseDesk:
             raise LookupError("no such clip")
         await self.records.requeue_transcript(clip, self.clock(), by.actor)
 
-    async def exported(self, kind: str, query: str, by: Person) -> None:
-        """An export left the system: who, which format, which filters."""
+    async def hand_over(self, report: int, neighbour: int, by: Person, *, note: str = "") -> int:
+        """Give an open report to a neighbouring municipality, history and clips with it;
+        returns the neighbour's report id. Both histories say so."""
+        if neighbour == municipality_of(report):
+            raise CaseError("the report is this municipality's already")
+        return await self.records.hand_over(report, neighbour, actor=by.actor,
+                                            note=note.strip()[:500], now=self.clock())
+
+    async def exported(self, kind: str, query: str, by: Person,
+                       municipality: int | None = None) -> None:
+        """An export left the system: who, which format, which filters, whose data."""
         await self.records.audit("analytics.exported", self.clock(), actor=by.actor,
-                                 data={"format": kind, "query": query})
+                                 data={"format": kind, "query": query},
+                                 municipality=municipality)
 
 
 def _when(value: Any) -> datetime | None:

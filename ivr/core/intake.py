@@ -39,15 +39,16 @@ class Entry:
 
 class ReportIntake:
     def __init__(self, book: ManualBook,
-                 types: Callable[[], Awaitable[Sequence[IncidentType]]],
+                 types: Callable[[int], Awaitable[Sequence[IncidentType]]],
                  zone_known: Callable[[str], bool]) -> None:
         self.book = book
         self.types = types
         self.zone_known = zone_known
 
-    async def file(self, entry: Entry, *, actor: str) -> int:
-        """Open the report; returns its number."""
-        incident = next((t for t in await self.types() if t.id == entry.type_id), None)
+    async def file(self, entry: Entry, *, actor: str, municipality: int = 1) -> int:
+        """Open the report in ``municipality`` (with its incident types); returns its id."""
+        incident = next((t for t in await self.types(municipality) if t.id == entry.type_id),
+                        None)
         if incident is None:
             raise IntakeRefused("pick an incident type")
         try:
@@ -67,5 +68,6 @@ class ReportIntake:
                          summary=entry.summary, caller=caller or None, zone=zone or None,
                          address=(entry.address or "").strip()[:200] or None,
                          emergency=incident.emergency,
-                         callback_minutes=incident.callback_minutes),
+                         callback_minutes=incident.callback_minutes,
+                         municipality=municipality),
             actor)

@@ -142,8 +142,8 @@ class LineAdmin:
         self.library = library
         self._edit = asyncio.Lock()  # read-modify-write of a draft, one at a time
 
-    async def lines(self) -> list[LineRow]:
-        return await self.store.all()
+    async def lines(self, municipality: int | None = None) -> list[LineRow]:
+        return await self.store.all(municipality)
 
     async def line(self, line_id: int) -> LineRow:
         row = await self.store.get(line_id)
@@ -157,8 +157,14 @@ class LineAdmin:
             raise LineNotFound(f"no line {line_id}")
         return LineConfig.from_dict(doc)
 
-    async def create(self, config: LineConfig, *, actor: str, default: bool = False) -> int:
-        return await self.store.create(config, actor=actor, default=default)
+    async def create(self, config: LineConfig, *, actor: str, default: bool = False,
+                     municipality: int = 1) -> int:
+        return await self.store.create(config, actor=actor, default=default,
+                                       municipality=municipality)
+
+    async def uses_audio(self, municipality: int, sha: str) -> bool:
+        """Whether a line of ``municipality`` (draft or any version) plays this audio."""
+        return await self.store.uses_audio(municipality, sha)
 
     async def save_draft(self, line_id: int, config: LineConfig, *, actor: str,
                          what: str = "") -> None:
@@ -287,9 +293,11 @@ class LineAdmin:
                                data={"line": line_id, "version": version, "draft": draft})
         return {"line": config.to_dict(), "default": row.is_default, "audio": audio}
 
-    async def import_document(self, doc: Any, *, actor: str) -> tuple[int, bool]:
-        """Read an export into a draft: of the line with the same slug, or a new line.
-        Returns (line id, created). Every audio file is checked against its name."""
+    async def import_document(self, doc: Any, *, actor: str,
+                              municipality: int = 1) -> tuple[int, bool]:
+        """Read an export into a draft: of ``municipality``'s line with the same slug, or a
+        new line of it. Returns (line id, created). Every audio file is checked against
+        its name. A slug another municipality's line has is refused, without naming it."""
         if not isinstance(doc, dict) or not isinstance(doc.get("line"), dict):
             raise LineError("an export holds a 'line' object")
         config = LineConfig.from_dict(doc["line"])
@@ -305,10 +313,13 @@ class LineAdmin:
                 raise LineError(f"audio {str(sha)[:12]}: the data does not match its name")
             await self.add_audio(wav, source="import", actor=actor)
         existing = await self.store.by_slug(config.slug)
+        if existing is not None and existing.municipality != municipality:
+            raise LineConflict(f"the name {config.slug!r} is taken; give the line another")
         if existing is not None:
             await self.save_draft(existing.id, config, actor=actor, what="imported")
             return existing.id, False
-        line_id = await self.create(config, actor=actor, default=bool(doc.get("default")))
+        line_id = await self.create(config, actor=actor, default=bool(doc.get("default")),
+                                    municipality=municipality)
         return line_id, True
 
 

@@ -40,6 +40,7 @@ class ManualReport:
     address: str | None = None
     emergency: bool = False
     callback_minutes: int | None = None  # the type's deadline in the lines; None: settings'
+    municipality: int = 1
 
 
 class LineConflict(ValueError):

@@ -13,6 +13,7 @@ class ReportState(StrEnum):
     RESOLVED = "resolved"
     FALSE_REPORT = "false_report"
     DUPLICATE = "duplicate"
+    HANDED_OVER = "handed_over"  # to a neighbouring municipality, which goes on with it
 
 
 TRANSITIONS: dict[ReportState, frozenset[ReportState]] = {
@@ -32,6 +33,7 @@ TRANSITIONS: dict[ReportState, frozenset[ReportState]] = {
     ReportState.RESOLVED: frozenset(),
     ReportState.FALSE_REPORT: frozenset(),
     ReportState.DUPLICATE: frozenset(),
+    ReportState.HANDED_OVER: frozenset(),
 }
 
 
@@ -58,7 +60,8 @@ class CallerStatus(StrEnum):
 def caller_status(state: ReportState) -> CallerStatus:
     if state is ReportState.RECEIVED:
         return CallerStatus.RECEIVED
-    if state in (ReportState.ACKNOWLEDGED, ReportState.DISPATCHED, ReportState.ON_SCENE):
+    if state in (ReportState.ACKNOWLEDGED, ReportState.DISPATCHED, ReportState.ON_SCENE,
+                 ReportState.HANDED_OVER):  # the neighbour goes on with it
         return CallerStatus.IN_PROCESS
     return CallerStatus.RESOLVED
 

@@ -8,7 +8,7 @@ from typing import Any
 import aiosqlite
 
 from ivr.domain.reports import ReportState
-from ivr.store import clip_views, events, retention, transcripts
+from ivr.store import clip_views, events, handover, retention, transcripts
 from ivr.store.casework import Casework
 from ivr.store.db import Database
 from ivr.store.queries import ConsoleQueries
@@ -51,9 +51,15 @@ class CaseRecords:
     async def requeue_transcript(self, clip: int, now: datetime, actor: str) -> None:
         await transcripts.requeue(self.db, clip, "transcribe", now, actor)
 
+    async def hand_over(self, report: int, neighbour: int, *, actor: str, note: str,
+                        now: datetime) -> int:
+        return await handover.hand_over(self.db, report, neighbour, actor=actor, note=note,
+                                        moment=now)
+
     async def audit(self, kind: str, at: datetime, *, actor: str,
-                    data: dict[str, Any]) -> None:
+                    data: dict[str, Any], municipality: int | None = None) -> None:
         async def op(conn: aiosqlite.Connection) -> None:
-            await events.append(conn, None, kind, iso(at), actor=actor, data=data)
+            await events.append(conn, None, kind, iso(at), actor=actor, data=data,
+                                municipality=municipality)
 
         await self.db.write(op)

@@ -168,13 +168,14 @@ class Casework:
 
         async def op(conn: aiosqlite.Connection) -> int:
             # above every number a controller reserved for its callers
-            report = await next_free_number(conn)
+            report = await next_free_number(conn, entry.municipality)
             await conn.execute(
-                "INSERT INTO reports (id, type, priority, emergency, complete, channel, caller,"
-                " caller_source, zone, address, location_source, summary, entered_by,"
-                " created_at, updated_at, callback_due_at, first_action_at)"
-                " VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (report, entry.type_id, entry.priority, int(entry.emergency), entry.channel.value,
+                "INSERT INTO reports (id, municipality_id, type, priority, emergency, complete,"
+                " channel, caller, caller_source, zone, address, location_source, summary,"
+                " entered_by, created_at, updated_at, callback_due_at, first_action_at)"
+                " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (report, entry.municipality, entry.type_id, entry.priority, int(entry.emergency),
+                 entry.channel.value,
                  entry.caller, "typed" if entry.caller else None, entry.zone,
                  entry.address, "manual" if (entry.zone or entry.address) else None,
                  summary, name, now, now, due, now),

@@ -24,7 +24,8 @@ async def transcripts_of(db: Database, report: int, *, low_below: float) -> list
     """The report's transcripts, newest take first; each word says whether it is doubtful."""
     rows = await db.fetchall(
         "SELECT t.*, c.take FROM transcripts t JOIN clips c ON c.id = t.clip_id"
-        " WHERE t.report_id = ? ORDER BY c.take DESC",
+        " WHERE t.report_id IN (?1, (SELECT handed_over_from FROM reports WHERE id = ?1"
+        " AND handed_over_from IS NOT NULL)) ORDER BY c.take DESC",
         (report,),
     )
     return [_transcript(row, low_below) for row in rows]
@@ -49,7 +50,9 @@ async def audio_of(db: Database, report: int) -> list[dict[str, Any]]:
     """Audio facts and the waveform of the report's clips, newest take first."""
     rows = await db.fetchall(
         "SELECT a.*, c.take, c.path AS original_path, c.purged_at FROM clip_audio a"
-        " JOIN clips c ON c.id = a.clip_id WHERE c.report_id = ? ORDER BY c.take DESC",
+        " JOIN clips c ON c.id = a.clip_id WHERE c.report_id IN (?1,"
+        " (SELECT handed_over_from FROM reports WHERE id = ?1 AND handed_over_from IS NOT NULL))"
+        " ORDER BY c.take DESC",
         (report,),
     )
     out = []
@@ -100,7 +103,9 @@ async def clip_files(db: Database, report: int, clip: int) -> dict[str, Any] | N
     """A clip of ``report`` (never of another): its files and whether it was purged."""
     row = await db.fetchone(
         "SELECT c.id, c.path, c.purged_at, a.playback_path FROM clips c"
-        " LEFT JOIN clip_audio a ON a.clip_id = c.id WHERE c.report_id = ? AND c.id = ?",
+        " LEFT JOIN clip_audio a ON a.clip_id = c.id WHERE c.report_id IN (?1, (SELECT"
+        " handed_over_from FROM reports WHERE id = ?1 AND handed_over_from IS NOT NULL))"
+        " AND c.id = ?2",
         (report, clip),
     )
     return dict(row) if row else None

@@ -106,6 +106,13 @@ class LineStore:
             " AND live_version IS NOT NULL", (flow or "report",))
         return (row["id"], row["live_version"], False, row["municipality_id"]) if row else None
 
+    async def uses_audio(self, municipality: int, sha: str) -> bool:
+        row = await self.db.fetchone(
+            "SELECT 1 FROM lines l LEFT JOIN line_versions v ON v.line_id = l.id"
+            " WHERE l.municipality_id = ?1 AND (instr(l.draft, ?2) OR instr(v.document, ?2))"
+            " LIMIT 1", (municipality, sha))
+        return row is not None
+
     # --- writing ------------------------------------------------------------------
 
     async def create(self, config: LineConfig, *, actor: str, default: bool = False,

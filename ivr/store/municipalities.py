@@ -126,6 +126,13 @@ class Municipalities:
         assert found is not None
         return found
 
+    async def memberships(self, user_id: int) -> list[dict[str, object]]:
+        """Where an account works: id, code, name and its role there, by name."""
+        rows = await self.db.fetchall(
+            "SELECT m.id, m.code, m.name, ur.role FROM user_roles ur JOIN municipalities m"
+            " ON m.id = ur.municipality_id WHERE ur.user_id = ? ORDER BY m.name", (user_id,))
+        return [dict(r) for r in rows]
+
     async def neighbours(self, municipality: int) -> list[Municipality]:
         rows = await self.db.fetchall(
             f"SELECT {', '.join('m.' + c.strip() for c in _COLUMNS.split(','))}"

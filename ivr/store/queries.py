@@ -12,10 +12,16 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from ivr.domain.municipalities import RANGE, first_id, last_id, municipality_of
 from ivr.domain.reports import OPEN_STATES_SQL
 from ivr.store.db import Database
 
+# A report's clips: its own, or, for a report handed over from a neighbour, the
+# original's (kept once, under the report they were recorded for). ?1: the report.
+CLIPS_OF = ("report_id IN (?1, (SELECT handed_over_from FROM reports WHERE id = ?1"
+            " AND handed_over_from IS NOT NULL))")
 QUEUE_LIMIT = 300
+SCAN = 2000  # events read per call of events_after
 PAGE = 50
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -57,23 +63,29 @@ class ConsoleQueries:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def queue(self, limit: int = QUEUE_LIMIT) -> list[dict[str, Any]]:
+    # Every read is of one municipality's reports: a report id names its municipality
+    # (ivr.domain.municipalities), so a range of ids is a municipality's reports.
+
+    async def queue(self, municipality: int, limit: int = QUEUE_LIMIT) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(
             f"SELECT {_COLUMNS} FROM reports r INDEXED BY reports_open_queue"
-            f" WHERE r.state IN {OPEN_STATES_SQL} ORDER BY r.priority, r.created_at LIMIT ?",
-            (limit,),
+            f" WHERE r.municipality_id = ? AND r.state IN {OPEN_STATES_SQL}"
+            " ORDER BY r.priority, r.created_at LIMIT ?",
+            (municipality, limit),
         )
         return [dict(r) for r in rows]
 
-    async def open_count(self) -> int:
+    async def open_count(self, municipality: int) -> int:
         row = await self.db.fetchone(
-            f"SELECT count(*) AS n FROM reports WHERE state IN {OPEN_STATES_SQL}"
+            "SELECT count(*) AS n FROM reports INDEXED BY reports_open_queue"
+            f" WHERE municipality_id = ? AND state IN {OPEN_STATES_SQL}", (municipality,)
         )
         return int(row["n"]) if row else 0
 
-    async def search(self, f: Filters, per_page: int = PAGE) -> list[dict[str, Any]]:
-        where: list[str] = []
-        params: list[Any] = []
+    async def search(self, f: Filters, municipality: int,
+                     per_page: int = PAGE) -> list[dict[str, Any]]:
+        where: list[str] = ["r.id BETWEEN ? AND ?"]
+        params: list[Any] = [first_id(municipality), last_id(municipality)]
         if f.types:
             where.append(f"r.type IN ({','.join('?' * len(f.types))})")
             params += f.types
@@ -103,27 +115,26 @@ class ConsoleQueries:
         if f.before is not None:
             where.append("r.id < ?")
             params.append(f.before)
-        sql = f"SELECT {_COLUMNS} FROM reports r"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql = f"SELECT {_COLUMNS} FROM reports r WHERE " + " AND ".join(where)
         sql += " ORDER BY r.id DESC LIMIT ?"
         rows = await self.db.fetchall(sql, (*params, per_page))
         return [dict(r) for r in rows]
 
-    async def report(self, report: int) -> dict[str, Any] | None:
+    async def report(self, report: int, municipality: int | None = None
+                     ) -> dict[str, Any] | None:
         row = await self.db.fetchone(
             f"SELECT {_COLUMNS}, r.lat, r.lon, r.location_source, r.language, r.caller_source,"
             " r.duplicate_of, r.entered_by, r.first_action_at, r.legal_hold,"
-            " r.clips_released_at, r.clips_released_by"
-            " FROM reports r WHERE r.id = ?",
-            (report,),
+            " r.clips_released_at, r.clips_released_by, r.handed_over_to"
+            " FROM reports r WHERE r.id = ? AND r.municipality_id = ?",
+            (report, municipality_of(report) if municipality is None else municipality),
         )
         return dict(row) if row else None
 
     async def clips(self, report: int) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(
             "SELECT id, take, path, seconds, bytes, partial, created_at, purged_at FROM clips"
-            " WHERE report_id = ? ORDER BY take",
+            f" WHERE {CLIPS_OF} ORDER BY take",
             (report,),
         )
         return [dict(r) for r in rows]
@@ -131,12 +142,12 @@ class ConsoleQueries:
     async def clip(self, report: int, clip_id: int | None) -> sqlite3.Row | None:
         if clip_id is None:
             return await self.db.fetchone(
-                "SELECT id, path, bytes, purged_at FROM clips WHERE report_id = ?"
+                f"SELECT id, path, bytes, purged_at FROM clips WHERE {CLIPS_OF}"
                 " ORDER BY take DESC LIMIT 1",
                 (report,),
             )
         return await self.db.fetchone(
-            "SELECT id, path, bytes, purged_at FROM clips WHERE report_id = ? AND id = ?",
+            f"SELECT id, path, bytes, purged_at FROM clips WHERE {CLIPS_OF} AND id = ?2",
             (report, clip_id),
         )
 
@@ -158,20 +169,31 @@ class ConsoleQueries:
     ) -> list[dict[str, Any]]:
         if not caller:
             return []
+        # the same municipality's reports only (the excluded one names it)
         rows = await self.db.fetchall(
-            "SELECT id, type, state, created_at FROM reports WHERE caller = ? AND id != ?"
-            " ORDER BY id DESC LIMIT ?",
-            (caller, exclude, limit),
+            "SELECT id, type, state, created_at FROM reports WHERE municipality_id = ?"
+            " AND caller = ? AND id != ? ORDER BY id DESC LIMIT ?",
+            (municipality_of(exclude), caller, exclude, limit),
         )
         return [dict(r) for r in rows]
 
-    async def events_after(self, last_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    async def events_after(self, last_id: int, municipality: int,
+                           limit: int = 500) -> list[dict[str, Any]]:
+        """The municipality's events after ``last_id``: its reports' (a report's id names
+        its municipality) and its own (lines, users); never the deployment's or another's.
+        Reads at most ``SCAN`` rows a call, so a resume far back answers in bounded time;
+        the last id read comes back as ``{"id": n, "skip": True}`` when nothing matched."""
         rows = await self.db.fetchall(
-            "SELECT id, report_id, at, actor, kind, data FROM events WHERE id > ?"
-            " ORDER BY id LIMIT ?",
-            (last_id, limit),
+            "SELECT id, report_id, at, actor, kind, data, coalesce(municipality_id,"
+            f" report_id / {RANGE} + 1) AS owner FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (last_id, SCAN),
         )
-        return [dict(r) for r in rows]
+        out = [dict(r) for r in rows if r["owner"] == municipality][:limit]
+        if not out and rows:
+            return [{"id": rows[-1]["id"], "skip": True}]
+        if len(out) == limit or len(rows) < SCAN:
+            return out
+        return [*out, {"id": rows[-1]["id"], "skip": True}]
 
     async def last_event_id(self) -> int:
         row = await self.db.fetchone("SELECT max(id) AS n FROM events")

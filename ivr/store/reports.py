@@ -11,6 +11,7 @@ import aiosqlite
 
 from ivr.core.ports import Location, NewReport, ReportStatus
 from ivr.domain.clips import ClipInfo
+from ivr.domain.municipalities import number_of
 from ivr.domain.reports import ReportState
 from ivr.store import events
 from ivr.store.db import Database, Op
@@ -213,7 +214,9 @@ class Reports:
 def _public(row: sqlite3.Row) -> dict[str, Any]:
     data = dict(row)
     return {
-        "number": data["id"],
+        "id": data["id"],
+        "number": number_of(data["id"]),  # as the municipality's callers hear it
+        "municipality": data["municipality_id"],
         "type": data["type"],
         "priority": data["priority"],
         "emergency": bool(data["emergency"]),

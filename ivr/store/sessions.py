@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import aiosqlite
 
+from ivr.store import events
 from ivr.store.db import Database
 from ivr.store.reports import iso, utc_now
 from ivr.store.users import User, _user
@@ -88,13 +89,16 @@ class Sessions:
             await self.db.write(touch)
         return Session(token, row["csrf"], _user(row))
 
-    async def switch(self, token: str, municipality: int) -> None:
+    async def switch(self, token: str, municipality: int, *, actor: str) -> None:
         """Work in ``municipality`` from now on (the caller checked the user has a role)."""
         digest = _digest(token)
+        now = iso(self.clock())
 
         async def op(conn: aiosqlite.Connection) -> None:
             await conn.execute("UPDATE sessions SET municipality_id = ? WHERE token_hash = ?",
                                (municipality, digest))
+            await events.append(conn, None, "user.switched", now, actor=actor,
+                                municipality=municipality)
 
         await self.db.write(op)
 

@@ -1,22 +1,22 @@
-"""A user's own account: change the password (the old one is asked for)."""
+"""A user's own account: change the password (the old one is asked for), and switch
+between the municipalities the account works for."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.domain.roles import Role
 from ivr.store.users import UserError
 from operator_console.render import page
-from operator_console.security import COOKIE, requires, session_of
+from operator_console.security import COOKIE, parse_id, session_of, signed_in
 from operator_console.state import console_of
 
 
-@requires(Role.OPERATOR)
+@signed_in
 async def account_page(request: web.Request) -> web.Response:
     return page(request, "account.html", error="", saved=request.query.get("saved") == "1")
 
 
-@requires(Role.OPERATOR)
+@signed_in
 async def change_password(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     session = session_of(request)
@@ -43,3 +43,16 @@ async def change_password(request: web.Request) -> web.StreamResponse:
                         httponly=True, samesite="Strict", secure=console.settings.cookie_secure,
                         path="/")
     raise response
+
+
+@signed_in
+async def switch_municipality(request: web.Request) -> web.StreamResponse:
+    """Work in another municipality the account has a role in (anything else: 404)."""
+    console = console_of(request)
+    session = session_of(request)
+    form = await request.post()
+    wanted = parse_id(str(form.get("municipality", "")))
+    if wanted is None or wanted not in await console.users.roles(session.user.id):
+        raise web.HTTPNotFound(text="no such municipality")
+    await console.sessions.switch(session.token, wanted, actor=session.user.actor)
+    raise web.HTTPSeeOther("/")

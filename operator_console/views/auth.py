@@ -8,10 +8,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ivr.domain.roles import Role
 from operator_console import security
 from operator_console.render import page
-from operator_console.security import COOKIE, LOGIN_CSRF_COOKIE, public, requires, session_of
+from operator_console.security import COOKIE, LOGIN_CSRF_COOKIE, public, session_of, signed_in
 from operator_console.state import console_of
 
 WINDOW_S = 900.0  # failures from one address are remembered this long
@@ -95,7 +94,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@requires(Role.OPERATOR)
+@signed_in
 async def logout(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     await console_of(request).sessions.destroy(session.token)
@@ -104,7 +103,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@requires(Role.OPERATOR)
+@signed_in
 async def set_language(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     form = await request.post()

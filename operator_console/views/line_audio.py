@@ -18,7 +18,7 @@ from ivr.core.lines import LineNotFound
 from ivr.core.prompt_audio import MAX_UPLOAD_BYTES, PromptAudio, PromptAudioRefused
 from ivr.domain.lines import LineError
 from ivr.domain.roles import Role
-from operator_console.security import requires, session_of
+from operator_console.security import municipality_id, requires, session_of
 from operator_console.state import console_of
 from operator_console.views.lines import actor, admin_of, back, line_id_of
 
@@ -31,14 +31,15 @@ _PROMPT = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 async def audio(request: web.Request) -> web.StreamResponse:
     sha = request.match_info.get("sha", "")
     admin = admin_of(request)
-    if not _SHA.match(sha) or not admin.library.has(sha):
+    if not _SHA.match(sha) or not admin.library.has(sha) \
+            or not await admin.uses_audio(municipality_id(request), sha):
         raise web.HTTPNotFound(text="no such audio")
     return web.FileResponse(admin.library.path(sha), headers={
         "Content-Type": "audio/wav", "Cache-Control": "private, max-age=31536000, immutable"})
 
 
 async def _prompt_slot(request: web.Request) -> tuple[int, str, str]:
-    line_id = line_id_of(request)
+    line_id = await line_id_of(request)
     prompt, language = request.match_info.get("prompt", ""), request.match_info.get("lang", "")
     if not _PROMPT.match(prompt):
         raise web.HTTPNotFound(text="no such prompt")
@@ -122,6 +123,7 @@ async def recording_status(request: web.Request) -> web.Response:
     rec = await console.recorder.status(token) if console.recorder and token.isdigit() else None
     if rec is None:
         raise web.HTTPNotFound(text="no such recording")
+    await line_id_of(request, str(rec.line_id))  # another municipality's: the same 404
     return web.json_response({"state": rec.state, "detail": rec.detail, "takes": rec.takes,
                               "prompt": rec.prompt_id, "language": rec.language,
                               "line": rec.line_id})
@@ -130,7 +132,7 @@ async def recording_status(request: web.Request) -> web.Response:
 @requires(Role.ADMIN)
 async def speak_missing(request: web.Request) -> web.StreamResponse:
     """Speak every prompt of a language that has text but no audio (``PromptAudio``)."""
-    line_id = line_id_of(request)
+    line_id = await line_id_of(request)
     form = await request.post()
     language = str(form.get("language", ""))
     try:
@@ -144,7 +146,7 @@ async def speak_missing(request: web.Request) -> web.StreamResponse:
 
 @requires(Role.ADMIN)
 async def export(request: web.Request) -> web.Response:
-    admin, line_id = admin_of(request), line_id_of(request)
+    admin, line_id = admin_of(request), await line_id_of(request)
     draft = request.query.get("draft") == "1"
     try:
         row = await admin.line(line_id)
@@ -164,7 +166,8 @@ async def import_line(request: web.Request) -> web.Response:
     data = await _body(request, MAX_IMPORT_BYTES)
     try:
         doc = json.loads(data)
-        line_id, created = await admin_of(request).import_document(doc, actor=actor(request))
+        line_id, created = await admin_of(request).import_document(
+            doc, actor=actor(request), municipality=municipality_id(request))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return web.json_response({"error": f"not an export: {exc}"}, status=422)
     except (LineError, PromptAudioRefused, ValueError) as exc:

@@ -20,7 +20,7 @@ from ivr.domain.line_check import required_prompts
 from ivr.domain.lines import DAYS, LineConfig, LineError
 from ivr.domain.roles import Role
 from operator_console.render import page
-from operator_console.security import parse_id, requires, session_of
+from operator_console.security import municipality_id, parse_id, requires, session_of
 from operator_console.state import console_of
 
 Doc = dict[str, Any]
@@ -35,9 +35,16 @@ def admin_of(request: web.Request) -> LineAdmin:
     return admin
 
 
-def line_id_of(request: web.Request) -> int:
-    line_id = parse_id(request.match_info.get("line"))
+async def line_id_of(request: web.Request, raw: str | None = None) -> int:
+    """The line of the URL (or ``raw``), if it is the session's municipality's; else 404."""
+    line_id = parse_id(request.match_info.get("line") if raw is None else raw)
     if line_id is None:
+        raise web.HTTPNotFound(text="no such line")
+    try:
+        row = await admin_of(request).line(line_id)
+    except LineNotFound:
+        raise web.HTTPNotFound(text="no such line") from None
+    if row.municipality != municipality_id(request):
         raise web.HTTPNotFound(text="no such line")
     return line_id
 
@@ -56,7 +63,7 @@ def back(line_id: int, anchor: str = "", **query: str) -> web.HTTPSeeOther:
 async def lines_page(request: web.Request) -> web.Response:
     admin = admin_of(request)
     rows = []
-    for row in await admin.lines():
+    for row in await admin.lines(municipality_id(request)):
         config = await admin.draft(row.id)
         rows.append({"row": row, "config": config})
     return page(request, "lines.html", lines=rows, error=request.query.get("error", "")[:300])
@@ -67,15 +74,16 @@ async def create_line(request: web.Request) -> web.StreamResponse:
     """A new line as a copy of an existing one: a new slug, name and numbers."""
     admin = admin_of(request)
     form = await request.post()
-    source = parse_id(str(form.get("copy_of", "")))
-    if source is None:
+    if not form.get("copy_of"):
         raise web.HTTPBadRequest(text="pick the line to copy")
+    source = await line_id_of(request, str(form.get("copy_of", "")))
     doc = (await admin.draft(source)).to_dict()
     doc.update(slug=str(form.get("slug", "")).strip(), name=str(form.get("name", "")).strip(),
                numbers=_words(str(form.get("numbers", ""))))
     try:
         config = LineConfig.from_dict(doc)
-        line_id = await admin.create(config, actor=actor(request))
+        line_id = await admin.create(config, actor=actor(request),
+                                     municipality=municipality_id(request))
     except (LineError, ValueError) as exc:
         raise web.HTTPSeeOther("/admin/lines?" + urlencode({"error": str(exc)[:300]})) from None
     raise web.HTTPSeeOther(f"/admin/lines/{line_id}")
@@ -84,7 +92,7 @@ async def create_line(request: web.Request) -> web.StreamResponse:
 @requires(Role.ADMIN)
 async def line_page(request: web.Request) -> web.Response:
     admin = admin_of(request)
-    line_id = line_id_of(request)
+    line_id = await line_id_of(request)
     try:
         row = await admin.line(line_id)
     except LineNotFound:
@@ -152,7 +160,7 @@ def _words(text: str) -> list[str]:
 async def _edit(request: web.Request, what: str, anchor: str,
                 change: Callable[[Doc, Any], None]) -> web.StreamResponse:
     """Read the form, change the draft's document, check it, save it; back to the page."""
-    admin, line_id = admin_of(request), line_id_of(request)
+    admin, line_id = admin_of(request), await line_id_of(request)
     form = await request.post()
 
     def apply(config: LineConfig) -> LineConfig:
@@ -262,7 +270,7 @@ async def save_prompt_text(request: web.Request) -> web.StreamResponse:
 
 @requires(Role.ADMIN)
 async def publish(request: web.Request) -> web.StreamResponse:
-    admin, line_id = admin_of(request), line_id_of(request)
+    admin, line_id = admin_of(request), await line_id_of(request)
     form = await request.post()
     try:
         version = await admin.publish(line_id, actor=actor(request),
@@ -277,7 +285,7 @@ async def publish(request: web.Request) -> web.StreamResponse:
 
 @requires(Role.ADMIN)
 async def restore(request: web.Request) -> web.StreamResponse:
-    admin, line_id = admin_of(request), line_id_of(request)
+    admin, line_id = admin_of(request), await line_id_of(request)
     form = await request.post()
     version = parse_id(str(form.get("version", "")))
     if version is None:
@@ -291,7 +299,7 @@ async def restore(request: web.Request) -> web.StreamResponse:
 
 @requires(Role.ADMIN)
 async def discard(request: web.Request) -> web.StreamResponse:
-    admin, line_id = admin_of(request), line_id_of(request)
+    admin, line_id = admin_of(request), await line_id_of(request)
     await admin.discard_draft(line_id, actor=actor(request))
     raise back(line_id, done="draft discarded")
 

@@ -11,21 +11,29 @@ from aiohttp import web
 
 from ivr.core.cases import CaseError
 from ivr.core.intake import Entry, IntakeRefused
+from ivr.domain.municipalities import municipality_of
+from ivr.domain.municipalities import report_id as report_number_id
 from ivr.domain.reports import TRANSITIONS, ReportState
 from ivr.domain.roles import MANUAL_INTAKES, Role
 from ivr.store.queries import PAGE, Filters
 from operator_console.render import language_of, page
-from operator_console.security import parse_id, person_of, requires, session_of
-from operator_console.state import Console, console_of, desk_of
+from operator_console.security import (
+    municipality_id,
+    parse_id,
+    person_of,
+    report_in_scope,
+    requires,
+    session_of,
+)
+from operator_console.state import Console, console_of, desk_of, municipalities_of
 from operator_console.views.queue import incident_types, type_labels
 from operator_console.views.rows import decorate
 
 
 def report_id(request: web.Request) -> int:
-    number = parse_id(request.match_info["report"])
-    if number is None:
-        raise web.HTTPNotFound(text="no such report")
-    return number
+    """The report of the URL, if it is the session's municipality's (else 404): every
+    route about one report starts here."""
+    return report_in_scope(request)
 
 
 async def clip_context(console: Console, number: int) -> dict[str, Any]:
@@ -47,7 +55,7 @@ async def clip_context(console: Console, number: int) -> dict[str, Any]:
 
 
 async def _detail(console: Console, number: int) -> dict[str, Any]:
-    row = await console.queries.report(number)
+    row = await console.queries.report(number, municipality_of(number))
     if row is None:
         raise web.HTTPNotFound(text="no such report")
     now = datetime.now(UTC)
@@ -69,7 +77,8 @@ async def report_page(request: web.Request) -> web.Response:
         earlier=await console.queries.caller_reports(report["caller"] or "", number),
         **await clip_context(console, number),
         allowed=sorted(s.value for s in TRANSITIONS[state]),
-        labels=await type_labels(console, language_of(request)),
+        labels=await type_labels(console, language_of(request), municipality_of(number)),
+        neighbours=await municipalities_of(request).neighbours(municipality_of(number)),
         request_key=secrets.token_urlsafe(16),
         ami_state=console.ami.state.value if console.ami is not None else "disabled",
         last_event=console.feed.last_id,
@@ -86,6 +95,7 @@ async def history_fragment(request: web.Request) -> web.Response:
                 callbacks=await console.queries.callbacks(number),
                 clips=await console.queries.clips(number),
                 **await clip_context(console, number),
+                neighbours=await municipalities_of(request).neighbours(municipality_of(number)),
                 allowed=sorted(s.value for s in TRANSITIONS[ReportState(report["state"])]))
 
 
@@ -115,6 +125,19 @@ async def reserve(request: web.Request) -> web.StreamResponse:
     return done(request, number)
 
 
+@requires(Role.OPERATOR)
+async def hand_over(request: web.Request) -> web.StreamResponse:
+    """Give the report to a neighbouring municipality (its history and clips go with it)."""
+    number = report_id(request)
+    form = await request.post()
+    neighbour = parse_id(str(form.get("to", "")))
+    if neighbour is None:
+        raise CaseError("pick the municipality to hand the report over to")
+    await desk_of(request).hand_over(number, neighbour, person_of(request),
+                                     note=str(form.get("note", "")))
+    return done(request, number)
+
+
 def done(request: web.Request, number: int) -> web.StreamResponse:
     if request.headers.get("X-Requested-With") == "fetch":
         return web.json_response({"ok": True, "report": number})
@@ -135,7 +158,11 @@ async def search_page(request: web.Request) -> web.Response:
         words=q.get("words", "")[:200],
         before=parse_id(q.get("before")),
     )
-    rows = await console.queries.search(filters)
+    here = municipality_id(request)
+    number = q.get("number", "").strip().lstrip("#")
+    if number.isascii() and number.isdigit() and 0 < len(number) <= 10 and int(number) > 0:
+        raise web.HTTPSeeOther(f"/reports/{report_number_id(here, int(number))}")
+    rows = await console.queries.search(filters, here)
     now = datetime.now(UTC)
     release = console.settings.callback_release_minutes
     older = {k: v for k, v in q.items() if k != "before"}
@@ -144,7 +171,7 @@ async def search_page(request: web.Request) -> web.Response:
     return page(
         request, "search.html", rows=[decorate(r, now, release) for r in rows], filters=filters,
         states=[s.value for s in ReportState],
-        labels=await type_labels(console, language_of(request)),
+        labels=await type_labels(console, language_of(request), here),
         zones=console.settings.zones, query=q,
         older_qs=urlencode(list(older.items())) if len(rows) == PAGE else "",
     )
@@ -169,9 +196,10 @@ def _date(raw: str, *, end: bool = False) -> str:
 @requires(Role.OPERATOR)
 async def new_form(request: web.Request) -> web.Response:
     console = console_of(request)
+    here = municipality_id(request)
     return page(request, "new_report.html", channels=[c.value for c in MANUAL_INTAKES],
-                types=await incident_types(console), zones=console.settings.zones,
-                labels=await type_labels(console, language_of(request)))
+                types=await incident_types(console, here), zones=console.settings.zones,
+                labels=await type_labels(console, language_of(request), here))
 
 
 @requires(Role.OPERATOR)
@@ -186,7 +214,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             type_id=str(form.get("type", "")), channel=str(form.get("channel", "")),
             summary=str(form.get("summary", "")), caller=str(form.get("caller", "")),
             zone=str(form.get("zone", "")), address=str(form.get("address", ""))),
-            actor=session_of(request).user.actor)
+            actor=session_of(request).user.actor, municipality=municipality_id(request))
     except IntakeRefused as exc:
         raise CaseError(str(exc)) from exc
     raise web.HTTPSeeOther(f"/reports/{number}")

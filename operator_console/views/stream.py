@@ -1,4 +1,5 @@
-"""Server-sent events: every new ``events`` row, resumable with ``Last-Event-ID``."""
+"""Server-sent events: every new ``events`` row of the session's municipality, resumable
+with ``Last-Event-ID`` (a resume from any id never yields another municipality's rows)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 from aiohttp import web
 
 from ivr.domain.roles import Role
-from operator_console.security import requires
+from operator_console.security import municipality_id, requires
 from operator_console.state import CONSOLE, Console, console_of
 
 KEEPALIVE_S = 15.0
@@ -40,6 +41,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def _stream(request: web.Request, response: web.StreamResponse, console: Console) -> None:
     feed = console.feed
+    here = municipality_id(request)
     last = _start_id(request, await console.queries.last_event_id())
     generation = feed.generation
     extra_sent: dict[str, str] = {}
@@ -51,15 +53,19 @@ async def _stream(request: web.Request, response: web.StreamResponse, console: C
                     extra_sent[name] = payload
                     await response.write(f"event: {name}\ndata: {payload}\n\n".encode())
             while True:
-                rows = await console.queries.events_after(last, BATCH)
+                rows = await console.queries.events_after(last, here, BATCH)
+                more = len(rows) >= BATCH
                 for row in rows:
                     last = row["id"]
+                    if row.get("skip"):  # other municipalities' events, read past
+                        more = True
+                        continue
                     body = json.dumps({
                         "id": row["id"], "report": row["report_id"], "kind": row["kind"],
                         "at": row["at"], "actor": row["actor"], "data": json.loads(row["data"]),
                     }, ensure_ascii=False, separators=(",", ":"))
                     await response.write(f"id: {last}\nevent: change\ndata: {body}\n\n".encode())
-                if len(rows) < BATCH:
+                if not more:
                     break
             new_generation = await feed.wait(generation, KEEPALIVE_S)
             if new_generation == generation:

@@ -33,7 +33,10 @@ CREATE TABLE municipality_neighbours (
 ) WITHOUT ROWID;
 
 ALTER TABLE reports ADD COLUMN municipality_id INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE reports ADD COLUMN handed_over_to INTEGER;  -- the neighbour's report, once handed over
+-- A hand-over between neighbours: the report stays where it was made (state handed_over,
+-- handed_over_to its copy); the neighbour's copy names where it came from.
+ALTER TABLE reports ADD COLUMN handed_over_to INTEGER;
+ALTER TABLE reports ADD COLUMN handed_over_from INTEGER;
 -- The range rule, so no writer (the flow, the console, a hand-written INSERT) can break it.
 CREATE TRIGGER reports_in_their_range BEFORE INSERT ON reports
 WHEN NEW.municipality_id IS NOT NEW.id / 10000000000 + 1
