@@ -50,11 +50,12 @@ def with_model(settings: Settings, tmp: Path, **overrides: Any) -> Settings:
 
 async def report_with_clip(
     svc: Services, source: Path, *, type_id: str = "robbery", priority: int = 2,
-    end_call: bool = True,
+    end_call: bool = True, municipality: int = 1, caller: str = "5551234",
 ) -> int:
     """A report as the flow leaves it: opened, a clip kept by the vault and attached, call ended."""
     report = await svc.reports.open_report(
-        NewReport(type_id, priority, False, "es", "test-call", "5551234", "5551234")
+        NewReport(type_id, priority, False, "es", "test-call", caller, caller,
+                  municipality=municipality)
     )
     target = svc.vault.incoming_path("test-call", report, 1)
     await asyncio.to_thread(shutil.copyfile, source, target.with_name(target.name + ".wav"))

@@ -190,7 +190,8 @@ async def test_manual_entries_never_take_a_number_reserved_for_callers(
 
 async def test_a_full_database_disk_loses_no_report(settings: Settings, tmp_path: Path) -> None:
     voice = make_tone_wav(tmp_path / "voice.wav", 1.0)
-    with small_disk(tmp_path / "dbdisk", "size=4m") as disk:
+    # Room for the WAL to reach its checkpoint size (1000 pages, 4 MiB) once space is back.
+    with small_disk(tmp_path / "dbdisk", "size=8m") as disk:
         settings = settings.__class__(**{**settings.__dict__, "database": disk / "a.sqlite3",
                                          "prompt_library": tmp_path / "prompt-library"})
         async with running_line(settings, journal_after_s=0.5) as line:
