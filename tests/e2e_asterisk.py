@@ -160,7 +160,7 @@ async def _read(settings: Settings, report: int | None) -> list[dict[str, Any]]:
 
 @contextlib.contextmanager
 def running_stack(root: Path, *, extra_files: dict[str, str] | None = None,
-                  **overrides: Any) -> Iterator[Stack]:
+                  playback_log: bool = False, **overrides: Any) -> Iterator[Stack]:
     tool = require_tools()
     root.mkdir(parents=True, exist_ok=True)
     settings = dataclasses.replace(
@@ -176,7 +176,8 @@ def running_stack(root: Path, *, extra_files: dict[str, str] | None = None,
         shutdown_grace_s=5.0,
         **overrides,
     )
-    pbx = PrivateAsterisk.start(root / "asterisk", settings, extra_files=extra_files)
+    pbx = PrivateAsterisk.start(root / "asterisk", settings, extra_files=extra_files,
+                                playback_log=playback_log)
     try:
         controller = start_controller(pbx.settings, root)
         try:

@@ -28,6 +28,7 @@ class NewReport:
     caller: str | None  # a usable caller ID, provisionally the callback number
     callback_minutes: int | None = None  # the line's deadline for this type; None: settings'
     municipality: int = 1  # whose line the caller dialled
+    line: str = ""  # the line and version the caller heard: "<slug> v<n>"
 
 
 @dataclass(frozen=True, slots=True)

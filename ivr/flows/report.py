@@ -108,6 +108,7 @@ async def _converse(call: Call) -> Outcome:
             caller=caller_id,
             callback_minutes=incident.callback_minutes if incident else None,
             municipality=call.line.municipality,
+            line=f"{call.line.config.slug} v{call.line.version}",
         )
     )
     await channel.set_variable(variables.REPORT, str(call.report))

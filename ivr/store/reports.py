@@ -84,7 +84,8 @@ class Reports:
                 report,
                 "report.opened",
                 now,
-                data={"type": new.type_id, "priority": new.priority, "channel": "ivr"},
+                data={"type": new.type_id, "priority": new.priority, "channel": "ivr",
+                      **({"line": new.line} if new.line else {})},
             )
             return report
 

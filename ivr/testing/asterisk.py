@@ -178,6 +178,7 @@ class PrivateAsterisk:
         *,
         extra_files: Mapping[str, str] | None = None,
         boot_timeout_s: float = BOOT_TIMEOUT_S,
+        playback_log: bool = False,
     ) -> PrivateAsterisk:
         """Render the configuration for ``settings`` on free ports into ``root`` and start.
 
@@ -203,7 +204,10 @@ class PrivateAsterisk:
         write_asterisk_config(settings, root / "etc")
         for name, text in (extra_files or {}).items():
             (root / "etc" / name).write_text(text, encoding="utf-8")
-        (root / "etc" / "logger.conf").write_text(LOGGER_CONF, encoding="utf-8")
+        # playback.log: Asterisk's verbose level 3, where each file it plays is named
+        # ("<channel> Playing 'file.slin' (language 'es')"): what callers heard.
+        logger_conf = LOGGER_CONF + ("playback.log => verbose(3)\n" if playback_log else "")
+        (root / "etc" / "logger.conf").write_text(logger_conf, encoding="utf-8")
         conf = root / "asterisk.conf"
         conf.write_text(_asterisk_conf(root, tool), encoding="utf-8")
         with open(root / "log" / "stdout.log", "wb") as out:
@@ -261,6 +265,14 @@ class PrivateAsterisk:
         marker = re.compile(rf"^\[[^\]]+\] {level}\[")
         return [line for line in self.log_path.read_text(errors="replace").splitlines()
                 if marker.match(line)]
+
+    def played(self) -> list[str]:
+        """The files Asterisk played (needs ``playback_log``), in order: channel, path."""
+        path = self.root / "log" / "playback.log"
+        if not path.exists():
+            return []
+        found = re.findall(r"<([^>]+)> Playing '([^']+)'", path.read_text(errors="replace"))
+        return [f"{channel} {file}" for channel, file in found]
 
     def log_tail(self, lines: int = 60) -> str:
         text = []
