@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ivr import __version__, line_commands, municipality_commands
 from ivr.analytics import commands as analytics_commands
@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     dsub = directory.add_subparsers(dest="directory_command", required=True, metavar="ACTION")
     imp = dsub.add_parser("import", help="load number,address,zone,lat,lon rows from a CSV file")
     imp.add_argument("file", type=Path)
+    imp.add_argument("--municipality", default="", metavar="CODE",
+                     help="whose directory (default: municipality 1)")
 
     sub.add_parser("settings", help="print the effective settings and their documentation")
 
@@ -342,16 +344,23 @@ async def _reports(settings: Settings, args: argparse.Namespace) -> int:
     else:
         for r in rows:
             print(
-                f"{r['number']:>7} {r['type']:<11} {r['state']:<10} "
+                f"{_numbered(r):>7} {r['type']:<11} {r['state']:<10} "
                 f"{'complete' if r['complete'] else 'INCOMPLETE':<10} {r['caller'] or '-':<15} "
                 f"zone {r['zone'] or '-':<4} {r['clip_seconds'] or 0:6.1f}s {r['created_at']}"
             )
     return 0
 
 
+def _numbered(row: dict[str, Any]) -> str:
+    """A report as its municipality's people know it (municipality 1's: the number alone)."""
+    number = str(row["number"])
+    return number if row["municipality"] == 1 else f"m{row['municipality']}:{number}"
+
+
 async def _directory(settings: Settings, args: argparse.Namespace) -> int:
     from ivr.app import services
     from ivr.store.directory import DirectoryImportError
+    from ivr.store.municipalities import Municipalities
 
     try:
         text = args.file.read_text(encoding="utf-8")
@@ -359,8 +368,13 @@ async def _directory(settings: Settings, args: argparse.Namespace) -> int:
         print(f"alerta: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
     async with services(settings, reconcile_clips=False) as svc:
+        town = await Municipalities(svc.db).by_code(args.municipality) if args.municipality \
+            else None
+        if args.municipality and town is None:
+            print(f"alerta: no municipality {args.municipality!r}", file=sys.stderr)
+            return 2
         try:
-            result = await svc.directory.import_csv(text)
+            result = await svc.directory.import_csv(text, town.id if town else 1)
         except DirectoryImportError as exc:
             print(f"alerta: {args.file}: {exc}", file=sys.stderr)
             return 2

@@ -37,6 +37,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     imp = lsub.add_parser("import", help="read an export into a draft (a new line if unknown)")
     imp.add_argument("file", type=Path, help="a file `alerta lines export` wrote ('-': stdin)")
     imp.add_argument("--publish", action="store_true", help="publish it at once if complete")
+    imp.add_argument("--municipality", default="", metavar="CODE",
+                     help="whose line it is (default: municipality 1)")
     for name, text in (("problems", "what stops the draft from being published"),
                        ("history", "the published versions")):
         p = lsub.add_parser(name, help=text)
@@ -65,11 +67,13 @@ async def _line_id(admin: LineAdmin, slug: str) -> int:
 
 async def lines(settings: Settings, args: argparse.Namespace) -> int:
     from ivr.app import services
+    from ivr.store.municipalities import Municipalities
 
     async with services(settings, reconcile_clips=False) as svc:
         assert svc.lines is not None
+        towns = {m.code: m.id for m in await Municipalities(svc.db).all()}
         try:
-            return await _run(svc.lines, args)
+            return await _run(svc.lines, args, towns)
         except LineProblems as exc:
             print("alerta: not published; fix these first:", file=sys.stderr)
             for problem in exc.problems:
@@ -80,14 +84,16 @@ async def lines(settings: Settings, args: argparse.Namespace) -> int:
             return 1
 
 
-async def _run(admin: LineAdmin, args: argparse.Namespace) -> int:
+async def _run(admin: LineAdmin, args: argparse.Namespace, towns: dict[str, int]) -> int:
     command, actor = args.lines_command, _actor()
     if command == "list":
+        codes = {v: k for k, v in towns.items()}
         for row in await admin.lines():
             config = await admin.draft(row.id)
             print(f"{row.slug:16} {row.flow:7} v{row.live_version or '-':<4} "
                   f"{'draft ' if row.has_draft else '      '}{','.join(config.numbers) or '-':20}"
-                  f" {'default ' if row.is_default else ''}{config.name}")
+                  f" {'default ' if row.is_default else ''}{config.name}"
+                  f"{'' if row.municipality == 1 else ' @' + codes.get(row.municipality, '?')}")
         return 0
     if command == "import":
         text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text("utf-8")
@@ -95,7 +101,10 @@ async def _run(admin: LineAdmin, args: argparse.Namespace) -> int:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise LineError(f"{args.file}: not JSON ({exc})") from None
-        line_id, created = await admin.import_document(doc, actor=actor)
+        if args.municipality and args.municipality not in towns:
+            raise LineError(f"no municipality {args.municipality!r}")
+        line_id, created = await admin.import_document(
+            doc, actor=actor, municipality=towns.get(args.municipality, 1))
         print(f"{'new line' if created else 'draft of line'} {line_id} imported")
         if args.publish:
             version = await admin.publish(line_id, actor=actor, note=f"imported {args.file.name}")
