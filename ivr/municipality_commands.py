@@ -42,6 +42,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     edit.add_argument("--timezone")
     edit.add_argument("--jurisdiction")
     edit.add_argument("--public-page", choices=("on", "off"))
+    edit.add_argument("--keep-clips-days", type=int, metavar="DAYS",
+                      help="keep its clips at least this long, whatever the retention rules"
+                           " allow (0: no minimum of its own)")
     near = msub.add_parser("neighbours", help="let two municipalities hand reports over")
     near.add_argument("code")
     near.add_argument("other")

@@ -24,6 +24,7 @@ from ivr.store import clip_views as views
 from ivr.store import retention as store
 from ivr.store import transcripts as queue
 from ivr.store.casework import Casework
+from ivr.store.municipalities import Municipalities
 from tests.clips_support import FIXTURES, clip_file, kinds_of_events, report_with_clip
 
 SPEECH = FIXTURES / "ko_cat_tree.wav"
@@ -242,3 +243,20 @@ async def test_candidates_come_a_page_at_a_time(svc: Services) -> None:
     (second,) = await store.purge_candidates(svc.db, after=first.clip_id, limit=1)
     assert (first.report_id, second.report_id) == (first_report, second_report)
     assert await store.purge_candidates(svc.db, after=second.clip_id) == []
+
+
+async def test_a_municipality_may_keep_its_clips_longer_than_the_rules(svc: Services) -> None:
+    """Each municipality's own minimum (its law or contract) holds over the shared rules."""
+    towns = Municipalities(svc.db)
+    await towns.add("san-isidro", "San Isidro", "America/Lima", actor="test")
+    await towns.update(2, actor="test", retention_days=3650)
+    ours = await report_with_clip(svc, SPEECH, type_id="noise", priority=5)
+    theirs = await report_with_clip(svc, SPEECH, type_id="noise", priority=5, municipality=2)
+    for report in (ours, theirs):
+        await resolve(svc, report)
+    result = await purge(svc.db, svc.vault.root, RULES, LATER)
+    assert [e["report"] for e in result.purged] == [ours]
+    assert (await clip_file(svc, theirs)).exists()
+    await towns.update(2, actor="test", retention_days=0)  # no minimum of its own
+    assert [e["report"] for e in (await purge(svc.db, svc.vault.root, RULES, LATER)).purged] \
+        == [theirs]

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,8 @@ async def purge(
         )
         if rule is None:
             continue
+        if clip.keep_days is not None and now - clip.recorded_at < timedelta(days=clip.keep_days):
+            continue  # the municipality's own minimum (its law, its contract) is longer
         entry = {"clip": clip.clip_id, "report": clip.report_id, "path": clip.path,
                  "rule": rule.name}
         if dry_run:

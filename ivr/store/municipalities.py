@@ -85,7 +85,8 @@ class Municipalities:
     async def update(self, municipality: int, *, actor: str, code: str | None = None,
                      name: str | None = None, timezone: str | None = None,
                      jurisdiction_id: str | None = None,
-                     public_page: bool | None = None) -> Municipality:
+                     public_page: bool | None = None,
+                     retention_days: int | None = None) -> Municipality:
         sets: list[str] = []
         params: list[object] = []
         if code is not None:
@@ -105,6 +106,11 @@ class Municipalities:
         if public_page is not None:
             sets.append("public_page = ?")
             params.append(int(public_page))
+        if retention_days is not None:  # 0: no minimum of its own
+            if not 0 <= retention_days <= 36500:
+                raise MunicipalityError("clips are kept 0 to 36500 days")
+            sets.append("retention_days = ?")
+            params.append(retention_days or None)
         now = iso(utc_now())
 
         async def op(conn: aiosqlite.Connection) -> None:

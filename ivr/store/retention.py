@@ -29,6 +29,7 @@ class ClipOnRecord:
     report_type: str
     state: str
     released_at: datetime | None
+    keep_days: int | None = None  # the report's municipality keeps its clips at least this long
 
 
 async def purge_candidates(
@@ -37,7 +38,9 @@ async def purge_candidates(
     """Clips that still have audio, of reports not on legal hold, a page at a time."""
     rows = await db.fetchall(
         "SELECT c.id, c.report_id, c.take, c.path, a.playback_path, c.created_at, r.type,"
-        " r.state, r.clips_released_at FROM clips c JOIN reports r ON r.id = c.report_id"
+        " r.state, r.clips_released_at, m.retention_days FROM clips c"
+        " JOIN reports r ON r.id = c.report_id"
+        " JOIN municipalities m ON m.id = r.municipality_id"
         " LEFT JOIN clip_audio a ON a.clip_id = c.id"
         " WHERE c.id > ? AND c.purged_at IS NULL AND r.legal_hold = 0 ORDER BY c.id LIMIT ?",
         (after, limit),
@@ -45,7 +48,7 @@ async def purge_candidates(
     return [
         ClipOnRecord(
             row[0], row[1], row[2], row[3], row[4], datetime.fromisoformat(row[5]), row[6],
-            row[7], datetime.fromisoformat(row[8]) if row[8] else None,
+            row[7], datetime.fromisoformat(row[8]) if row[8] else None, row[9],
         )
         for row in rows
     ]
