@@ -84,8 +84,15 @@ class ConsoleQueries:
 
     async def search(self, f: Filters, municipality: int,
                      per_page: int = PAGE) -> list[dict[str, Any]]:
-        where: list[str] = ["r.id BETWEEN ? AND ?"]
-        params: list[Any] = [first_id(municipality), last_id(municipality)]
+        # The municipality's range of ids as one upper bound the planner may walk (newest
+        # first, and the keyset page) and a lower bound it only checks (``+``: with a
+        # range on both sides it would walk the ids even where a type or zone index is
+        # the better way; see bench/console.py).
+        upper = last_id(municipality)
+        if f.before is not None:
+            upper = min(upper, f.before - 1)
+        where: list[str] = ["r.id <= ?", "+r.id >= ?"]
+        params: list[Any] = [upper, first_id(municipality)]
         if f.types:
             where.append(f"r.type IN ({','.join('?' * len(f.types))})")
             params += f.types
@@ -112,9 +119,6 @@ class ConsoleQueries:
                 "r.id IN (SELECT report_id FROM report_text WHERE report_text MATCH ?)"
             )
             params.append(query)
-        if f.before is not None:
-            where.append("r.id < ?")
-            params.append(f.before)
         sql = f"SELECT {_COLUMNS} FROM reports r WHERE " + " AND ".join(where)
         sql += " ORDER BY r.id DESC LIMIT ?"
         rows = await self.db.fetchall(sql, (*params, per_page))
