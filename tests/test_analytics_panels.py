@@ -31,7 +31,7 @@ NOW = datetime(2025, 3, 10, 15, 0, tzinfo=UTC)
 TYPES = ("robbery", "noise", "suspicious", "accident", "other")
 CHANNELS = ("ivr", "phone", "radio", "field", "counter", "email", "pos")
 STATES = ("received", "acknowledged", "dispatched", "on_scene", "resolved", "false_report",
-          "duplicate")
+          "duplicate", "handed_over")
 BOUNDS = (60, 300, 900, 3600, 14400, 86400)
 
 

@@ -2,8 +2,9 @@
 
 One definition serves three uses, so they cannot drift apart:
 
-* migration 004's triggers were generated from it (``python -m ivr.store.analytics_schema``
-  prints them; the file is kept as written, a migration never changes once run);
+* migration 004's triggers were generated from it, and migration 009's (per
+  municipality) are (``python -m ivr.store.analytics_schema`` prints 009; a migration
+  file is kept as written, it never changes once run);
 * the full recount (``alerta stats rebuild``, the bulk loaders, the tests);
 * the dashboard's queries, which sum the measures named here.
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 HOURS = tuple(f"h{h:02d}" for h in range(24))
 STATES = ("received", "acknowledged", "dispatched", "on_scene", "resolved", "false_report",
-          "duplicate")
+          "duplicate", "handed_over")
 # Time to first action, upper bounds in seconds of each bucket (the last is open).
 FIRST_ACTION_BOUNDS = (60, 300, 900, 3600, 14400, 86400)
 FA_BUCKETS = tuple(f"fa_b{n}" for n in range(len(FIRST_ACTION_BOUNDS) + 1))
@@ -55,22 +56,25 @@ class Rollup:
         return tuple(name for name, _ in self.measures)
 
 
+# Every rollup is kept per municipality, each counted on its own clock.
 _BASE = ("id", "created_at", "type", "zone", "channel")
+_M = "municipality_id"
 ROLLUPS = (
-    Rollup("rollup_day", ("day", "type", "zone", "channel"), COUNTS,
+    Rollup("rollup_day", (_M, "day", "type", "zone", "channel"), COUNTS,
            columns=(*_BASE, "state", "first_action_at", "callback_due_at", "callback_done_at")),
-    Rollup("rollup_month", ("month", "type", "zone", "channel"), COUNTS,
+    Rollup("rollup_month", (_M, "month", "type", "zone", "channel"), COUNTS,
            columns=(*_BASE, "state", "first_action_at", "callback_due_at", "callback_done_at")),
-    Rollup("rollup_weekhour", ("month", "weekday", "type", "zone", "channel"), HOUR_COUNTS,
+    Rollup("rollup_weekhour", (_M, "month", "weekday", "type", "zone", "channel"), HOUR_COUNTS,
            columns=_BASE),
-    Rollup("rollup_cell", ("month", "type", "zone", "channel", "cell"), CELL_COUNTS,
+    Rollup("rollup_cell", (_M, "month", "type", "zone", "channel", "cell"), CELL_COUNTS,
            where="cell IS NOT NULL", columns=(*_BASE, "lat", "lon")),
 )
 BY_NAME = {r.table: r for r in ROLLUPS}
 
 
 def create_table(r: Rollup) -> str:
-    keys = [f"{k} {'INTEGER' if k in ('weekday', 'cell') else 'TEXT'} NOT NULL" for k in r.keys]
+    keys = [f"{k} {'INTEGER' if k in ('weekday', 'cell', _M) else 'TEXT'} NOT NULL"
+            for k in r.keys]
     cols = [f"{m} INTEGER NOT NULL DEFAULT 0" for m in r.measure_names]
     lines = [", ".join(keys)]
     for col in cols:  # a few columns a line
@@ -127,8 +131,44 @@ def _changed(columns: tuple[str, ...]) -> str:
     return " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in columns)
 
 
-FACTS = ("id", "type", "zone", "channel", "state", "day", "month", "hour", "weekday", "fa_s",
-         "fa_bucket", "cb", "cell")
+FACTS = ("id", _M, "type", "zone", "channel", "state", "day", "month", "hour", "weekday",
+         "fa_s", "fa_bucket", "cb", "cell")
+
+# One report as the rollups count it, on its municipality's clock.
+FACTS_VIEW = """CREATE VIEW report_facts AS
+SELECT id, municipality_id, type, zone, channel, state, created_at,
+       substr(lt, 1, 10) AS day,
+       substr(lt, 1, 7) AS month,
+       CAST(substr(lt, 12, 2) AS INTEGER) AS hour,
+       CAST(strftime('%w', lt) AS INTEGER) AS weekday,
+       fa_s,
+       CASE WHEN fa_s IS NULL THEN NULL WHEN fa_s < 60 THEN 0 WHEN fa_s < 300 THEN 1
+            WHEN fa_s < 900 THEN 2 WHEN fa_s < 3600 THEN 3 WHEN fa_s < 14400 THEN 4
+            WHEN fa_s < 86400 THEN 5 ELSE 6 END AS fa_bucket,
+       CASE WHEN callback_due_at IS NULL THEN NULL
+            WHEN callback_done_at IS NULL THEN 'pending'
+            WHEN julianday(callback_done_at) <= julianday(callback_due_at) THEN 'on_time'
+            ELSE 'late' END AS cb,
+       CASE WHEN lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180
+            THEN CAST((lat + 90.0) * 500 AS INTEGER) * 1000000
+                 + CAST((lon + 180.0) * 500 AS INTEGER) END AS cell
+FROM (
+    SELECT r.id, r.municipality_id, r.type, coalesce(r.zone, '') AS zone, r.channel, r.state,
+           r.created_at, r.callback_due_at, r.callback_done_at, r.lat, r.lon,
+           coalesce(datetime(r.created_at,
+                             (SELECT m.utc_offset_minutes || ' minutes' FROM municipalities m
+                              WHERE m.id = r.municipality_id)),
+                    '0000-01-01 00:00:00') AS lt,
+           max(0, CAST(round((julianday(r.first_action_at) - julianday(r.created_at)) * 86400)
+                       AS INTEGER)) AS fa_s
+    FROM reports r
+);"""
+
+SCRATCH = """CREATE TABLE analytics_scratch (
+    id INTEGER, municipality_id INTEGER, type TEXT, zone TEXT, channel TEXT, state TEXT,
+    day TEXT, month TEXT, hour INTEGER, weekday INTEGER, fa_s INTEGER, fa_bucket INTEGER,
+    cb TEXT, cell INTEGER
+);"""
 
 
 def _body(report: str, sign: int, *, update: bool = False) -> str:
@@ -142,7 +182,7 @@ def _body(report: str, sign: int, *, update: bool = False) -> str:
 
 
 def triggers() -> str:
-    """The triggers of migration 004, as generated."""
+    """The rollup triggers, as generated (migration 009's)."""
     columns = tuple(dict.fromkeys(c for r in ROLLUPS for c in r.columns))
     of, when = ", ".join(columns), _changed(columns)
     return "\n\n".join((
@@ -157,8 +197,29 @@ def triggers() -> str:
     ))
 
 
+_HEAD = """-- Command-center analytics per municipality (generated by
+-- `python -m ivr.store.analytics_schema`; see migration 004 for what each part does).
+-- Every rollup gains the municipality as its first key, each report is grouped by its
+-- own municipality's local clock (municipalities.utc_offset_minutes), and the rollups
+-- are recounted from the reports, so a migrated database keeps the same totals. The
+-- state handed_over (a report given to a neighbour) is counted too. analytics_clock
+-- is left for databases that still read it; municipality 1's time zone is now kept in
+-- municipalities."""
+
+
+def migration() -> str:
+    """Migration 009, whole."""
+    names = ("analytics_report_added", "analytics_report_removed", "analytics_report_leaving",
+             "analytics_report_arriving")
+    drops = [f"DROP TRIGGER IF EXISTS {n};" for n in names]
+    drops += ["DROP VIEW IF EXISTS report_facts;", "DROP TABLE IF EXISTS analytics_scratch;"]
+    drops += [f"DROP TABLE IF EXISTS {r.table};" for r in ROLLUPS]
+    parts = [_HEAD, "\n".join(drops), FACTS_VIEW, SCRATCH,
+             *(create_table(r) for r in ROLLUPS),
+             "-- Reports already in the database when this migration runs.",
+             *(recount(r) + ";" for r in ROLLUPS), triggers()]
+    return "\n\n".join(parts) + "\n"
+
+
 if __name__ == "__main__":
-    for rollup in ROLLUPS:
-        print(create_table(rollup))
-    print()
-    print(triggers())
+    print(migration(), end="")

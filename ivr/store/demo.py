@@ -236,8 +236,8 @@ async def load(conn: aiosqlite.Connection, gen: Generator) -> int:
     if row and row[0]:
         raise ValueError(f"the database already holds {row[0]} reports; the demo needs an "
                          "empty one (set ALERTA_DATABASE to a new file)")
-    await conn.execute("UPDATE analytics_clock SET timezone = ?, utc_offset_minutes = ?",
-                       (gen.clock.timezone, gen.clock.utc_offset_minutes))
+    await conn.execute("UPDATE municipalities SET timezone = ?, utc_offset_minutes = ?"
+                       " WHERE id = 1", (gen.clock.timezone, gen.clock.utc_offset_minutes))
     # In time order, report numbers rise with time as they would have, and every
     # index on created_at grows at its end (twice as fast as inserting at random).
     rows = sorted(gen.reports(), key=lambda r: str(r[13]))

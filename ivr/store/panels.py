@@ -32,10 +32,15 @@ class Filters:
     types: tuple[str, ...] = ()
     zones: tuple[str, ...] = ()  # "" is "no zone given"
     channels: tuple[str, ...] = ()
+    # Whose reports: the session's municipality (several only for the metropolitan view).
+    municipalities: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
         if self.until < self.since:
             raise ValueError("the range ends before it starts")
+        if not self.municipalities or not all(
+                isinstance(m, int) and m > 0 for m in self.municipalities):
+            raise ValueError("say whose reports")
         for values in (self.types, self.zones, self.channels):
             if len(values) > MAX_FILTER_VALUES:
                 raise ValueError("too many filter values")
@@ -77,7 +82,8 @@ def plan(since: date, until: date) -> Plan:
 
 
 def _where(f: Filters, params: list[Any]) -> str:
-    parts = []
+    parts = [f"municipality_id IN ({','.join('?' * len(f.municipalities))})"]
+    params.extend(f.municipalities)
     for column, values in (("type", f.types), ("zone", f.zones), ("channel", f.channels)):
         if values:
             parts.append(f"{column} IN ({','.join('?' * len(values))})")
@@ -363,11 +369,16 @@ async def participation(db: Database, f: Filters) -> dict[str, tuple[int, int]]:
 # --- ranges ------------------------------------------------------------------------
 
 
-async def data_span(db: Database) -> tuple[date, date] | None:
+async def data_span(db: Database, municipalities: Sequence[int] = (1,)
+                    ) -> tuple[date, date] | None:
     """The first and last local day that hold reports (from the day rollup's key)."""
-    first = await db.fetchone("SELECT day FROM rollup_day WHERE n != 0 ORDER BY day LIMIT 1")
-    last = await db.fetchone(
-        "SELECT day FROM rollup_day WHERE n != 0 ORDER BY day DESC LIMIT 1")
+    marks = ",".join("?" * len(municipalities))
+    first = await db.fetchone(f"SELECT min(day) FROM rollup_day WHERE municipality_id IN"
+                              f" ({marks}) AND n != 0", tuple(municipalities))
+    last = await db.fetchone(f"SELECT max(day) FROM rollup_day WHERE municipality_id IN"
+                             f" ({marks}) AND n != 0", tuple(municipalities))
+    if first is None or first[0] is None:
+        return None
     if first is None or last is None:
         return None
     return date.fromisoformat(first[0]), date.fromisoformat(last[0])

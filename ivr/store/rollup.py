@@ -1,7 +1,7 @@
-"""Keeping the rollups honest: the municipality's clock, a full recount, a check, bulk loads.
+"""Keeping the rollups honest: each municipality's clock, a full recount, a check, bulk loads.
 
-Triggers (migration 004) keep the rollups on every write. What lives here is
-for the rare cases: ``alerta stats rebuild`` after the time zone changed, the
+Triggers (migrations 004, then 009 per municipality) keep the rollups on every write.
+What lives here is for the rare cases: ``alerta stats rebuild`` after the time zone changed, the
 proof that the rollups equal a recount (tests, ``alerta stats rebuild --check``),
 and bulk loads (the demo, benchmarks) that drop the triggers, insert, recount
 and put the triggers back, all in the one transaction they were given.
@@ -72,9 +72,9 @@ def clock_for(timezone: str, *, at: datetime | None = None) -> Clock:
     return Clock(timezone, offsets[0])
 
 
-async def stored_clock(conn: aiosqlite.Connection) -> Clock:
+async def stored_clock(conn: aiosqlite.Connection, municipality: int = 1) -> Clock:
     async with conn.execute(
-        "SELECT timezone, utc_offset_minutes FROM analytics_clock WHERE id = 1"
+        "SELECT timezone, utc_offset_minutes FROM municipalities WHERE id = ?", (municipality,)
     ) as cur:
         row = await cur.fetchone()
     if row is None:
@@ -86,10 +86,11 @@ async def stored_clock(conn: aiosqlite.Connection) -> Clock:
 
 
 def rebuild_statements(clock: Clock | None = None) -> list[tuple[str, tuple[object, ...]]]:
-    """Set the clock (when given), empty every rollup and recount it from the reports."""
+    """Set municipality 1's clock (when given: the settings' ``analytics_timezone``),
+    empty every rollup and recount it from the reports, each municipality on its clock."""
     out: list[tuple[str, tuple[object, ...]]] = []
     if clock is not None:
-        out.append(("UPDATE analytics_clock SET timezone = ?, utc_offset_minutes = ? WHERE id = 1",
+        out.append(("UPDATE municipalities SET timezone = ?, utc_offset_minutes = ? WHERE id = 1",
                     (clock.timezone, clock.utc_offset_minutes)))
     for r in ROLLUPS:
         out.append((f"DELETE FROM {r.table}", ()))
@@ -171,7 +172,8 @@ def triggers_off_sync(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute(sql)
 
 
-async def clock_of(db: Database) -> Clock:
-    """The time zone the rollups were last counted in; UTC before any."""
-    row = await db.fetchone("SELECT timezone, utc_offset_minutes FROM analytics_clock")
+async def clock_of(db: Database, municipality: int = 1) -> Clock:
+    """The time zone a municipality's reports are counted in; UTC when it is unknown."""
+    row = await db.fetchone("SELECT timezone, utc_offset_minutes FROM municipalities"
+                            " WHERE id = ?", (municipality,))
     return Clock(str(row[0]), int(row[1])) if row else Clock("UTC", 0)
