@@ -87,6 +87,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "remove_from_municipality": ("Quitar de esta municipalidad", "Remove from this municipality"),
     "municipality": ("Municipalidad", "Municipality"),
     "switch": ("Cambiar", "Switch"),
+    "metro": ("Metropolitano", "Metropolitan"),
     "hand_over": ("Derivar a", "Hand over to"),
     "handed_over_to": ("Derivado a", "Handed over to"),
     "my_account": ("Mi cuenta", "My account"),

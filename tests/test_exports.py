@@ -184,14 +184,17 @@ def _xlsx_text(data: bytes) -> str:
 
 def test_query_walks_the_created_index() -> None:
     """The export's query reads reports in created_at order from the index (no sort)."""
-    sql, params = query(Filters(date(2024, 1, 1), date(2024, 2, 1)), Clock("x", -300))
-    assert params[:2] == ["2024-01-01T05:00:00.000+00:00", "2024-02-01T05:00:00.000+00:00"]
+    sql, params = query(Filters(date(2024, 1, 1), date(2024, 2, 1), municipalities=(2,)),
+                        Clock("x", -300))
+    assert params[:3] == ["2024-01-01T05:00:00.000+00:00", "2024-02-01T05:00:00.000+00:00", 2]
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE reports (id INTEGER PRIMARY KEY, created_at TEXT, type TEXT,"
                  " priority, emergency, state, channel, zone, address, lat, lon, location_source,"
                  " complete, first_action_at, callback_due_at, callback_done_at, unit,"
-                 " duplicate_of)")
+                 " duplicate_of, municipality_id)")
     conn.execute("CREATE INDEX reports_created ON reports (created_at)")
+    conn.execute("CREATE INDEX reports_municipality_created ON reports"
+                 " (municipality_id, created_at)")
     plan = " ".join(r[-1] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
-    assert "reports_created" in plan and "TEMP B-TREE" not in plan
+    assert "reports_municipality_created" in plan and "TEMP B-TREE" not in plan
     assert re.search(r"caller|summary", sql) is None

@@ -39,9 +39,9 @@ def parse_week(raw: str) -> date:
     return day - timedelta(days=day.weekday())
 
 
-async def default_week(db: Database, clock: Clock) -> date:
+async def default_week(db: Database, clock: Clock, municipality: int = 1) -> date:
     """The week of the latest report (this week, while it lasts)."""
-    span = await panels.data_span(db)
+    span = await panels.data_span(db, (municipality,))
     day = span[1] if span else clock.local(datetime.now(UTC)).date()
     return day - timedelta(days=day.weekday())
 
@@ -84,16 +84,20 @@ class Week:
         return sorted(self.trend)
 
 
-def _week(monday: date) -> Filters:
-    return Filters(monday, monday + timedelta(days=7))
+def _week(monday: date, whose: tuple[int, ...]) -> Filters:
+    return Filters(monday, monday + timedelta(days=7), municipalities=whose)
 
 
-async def build(db: Database, clock: Clock, monday: date, now: datetime | None = None) -> Week:
-    this = _week(monday)
-    before = Filters(monday - timedelta(weeks=BASELINE_WEEKS), monday)
-    year_ago = _week(monday - timedelta(weeks=52))
+async def build(db: Database, clock: Clock, monday: date, now: datetime | None = None,
+                municipality: int = 1) -> Week:
+    """One municipality's week for its security committee."""
+    whose = (municipality,)
+    this = _week(monday, whose)
+    before = Filters(monday - timedelta(weeks=BASELINE_WEEKS), monday, municipalities=whose)
+    year_ago = _week(monday - timedelta(weeks=52), whose)
     trend = await panels.by_week_type(
-        db, Filters(monday - timedelta(weeks=TREND_WEEKS - 1), monday + timedelta(days=7)))
+        db, Filters(monday - timedelta(weeks=TREND_WEEKS - 1), monday + timedelta(days=7),
+                    municipalities=whose))
     for n in range(TREND_WEEKS):
         trend.setdefault((monday - timedelta(weeks=n)).isoformat(), {})
     baseline = {t: n / BASELINE_WEEKS for t, n in (await panels.by_type(db, before)).items()}

@@ -48,18 +48,19 @@ def state_label(state: str, language: str) -> str:
     return (pair[1] if language == "en" else pair[0]) if pair else state
 
 
-async def stored_clock(db: Database) -> Clock:
-    """The time zone the rollups were counted in (``ivr.store.rollup``)."""
-    return await rollup.clock_of(db)
+async def stored_clock(db: Database, municipality: int = 1) -> Clock:
+    """The time zone a municipality's reports are counted in (``ivr.store.rollup``)."""
+    return await rollup.clock_of(db, municipality)
 
 
 def local_today(clock: Clock, now: datetime | None = None) -> date:
     return clock.local(now or datetime.now(UTC)).date()
 
 
-async def default_range(db: Database, clock: Clock) -> tuple[date, date]:
+async def default_range(db: Database, clock: Clock,
+                        municipalities: tuple[int, ...] = (1,)) -> tuple[date, date]:
     """All the data there is: from its first local day to the day after its last."""
-    span = await panels.data_span(db)
+    span = await panels.data_span(db, municipalities)
     if span is None:
         today = local_today(clock)
         return today, today + timedelta(days=1)

@@ -28,8 +28,9 @@ CHUNK = 2000
 def query(f: Filters, clock: Clock) -> tuple[str, list[Any]]:
     lo = clock.utc_iso(datetime(f.since.year, f.since.month, f.since.day))
     hi = clock.utc_iso(datetime(f.until.year, f.until.month, f.until.day))
-    where = ["created_at >= ?", "created_at < ?"]
-    params: list[Any] = [lo, hi]
+    marks = ",".join("?" * len(f.municipalities))
+    where = ["created_at >= ?", "created_at < ?", f"municipality_id IN ({marks})"]
+    params: list[Any] = [lo, hi, *f.municipalities]
     for column, values in (("type", f.types), ("coalesce(zone, '')", f.zones),
                            ("channel", f.channels)):
         if values:

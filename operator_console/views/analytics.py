@@ -16,7 +16,7 @@ from ivr.domain.roles import Intake, Role
 from ivr.store import panels, rollup, zonestore
 from ivr.store.panels import Filters
 from operator_console.render import language_of, page
-from operator_console.security import person_of, requires
+from operator_console.security import municipality_id, person_of, requires
 from operator_console.state import Console, console_of, desk_of
 from operator_console.views import analytics_text
 from operator_console.views.queue import incident_types
@@ -48,8 +48,9 @@ def _many(request: web.Request, name: str, allowed: set[str]) -> tuple[str, ...]
 async def filters_of(request: web.Request, console: Console) -> Filters:
     """The dashboard's filters from the query string; a bad value is a 400 with a reason."""
     q = request.query
-    clock = await dashboard.stored_clock(console.db)
-    since, until = await dashboard.default_range(console.db, clock)
+    here = municipality_id(request)
+    clock = await dashboard.stored_clock(console.db, here)
+    since, until = await dashboard.default_range(console.db, clock, (here,))
     preset = q.get("range", "")
     if preset in PRESETS:
         until = dashboard.local_today(clock) + timedelta(days=1)
@@ -63,14 +64,16 @@ async def filters_of(request: web.Request, console: Console) -> Filters:
     if (until - since).days > MAX_DAYS:
         raise ValueError("the range is too long")
     settings = console.settings
-    types = {t.id for t in await incident_types(console)} | {"operator"}
-    zones = {z.code for z in settings.zones} | {z.code for z in await zonestore.load(console.db)}
+    types = {t.id for t in await incident_types(console, here)} | {"operator"}
+    zones = {z.code for z in settings.zones} | {
+        z.code for z in await zonestore.load(console.db, here)}
     zone_values = _many(request, "zone", zones | {"none"})
     return Filters(
         since=since, until=until,
         types=_many(request, "type", types),
         zones=tuple("" if z == "none" else z for z in zone_values),
         channels=_many(request, "channel", {c.value for c in Intake}),
+        municipalities=(here,),
     )
 
 
@@ -85,19 +88,21 @@ def query_of(f: Filters) -> str:
 
 async def _context(request: web.Request, console: Console, f: Filters) -> dict[str, Any]:
     language = language_of(request)
-    shapes = await zonestore.load(console.db)
+    here = municipality_id(request)
+    shapes = await zonestore.load(console.db, here)
     names = {z.code: z.name for z in console.settings.zones}
     names.update({z.code: z.name for z in shapes})
-    clock = await dashboard.stored_clock(console.db)
+    clock = await dashboard.stored_clock(console.db, here)
+    stale = False  # the settings' time zone is municipality 1's; others set their own
     try:
         wanted = rollup.clock_for(console.settings.analytics_timezone)
-        stale = wanted.utc_offset_minutes != clock.utc_offset_minutes
+        stale = here == 1 and wanted.utc_offset_minutes != clock.utc_offset_minutes
     except rollup.ClockError:
         stale = True  # a time zone the system does not know: say so, count as stored
     return {
         "f": f, "qs": query_of(f), "tx": analytics_text.translator(language),
         "one_day": timedelta(days=1),
-        "labels": dashboard.type_labels(await incident_types(console), language),
+        "labels": dashboard.type_labels(await incident_types(console, here), language),
         "zone_names": names, "shapes": shapes, "clock": clock,
         "clock_stale": stale,
         "channels": [c.value for c in Intake],
@@ -109,7 +114,7 @@ async def _context(request: web.Request, console: Console, f: Filters) -> dict[s
     }
 
 
-@requires(Role.SUPERVISOR)
+@requires(Role.ANALYST)
 async def dashboard_page(request: web.Request) -> web.Response:
     console = console_of(request)
     f = await filters_of(request, console)
@@ -117,14 +122,15 @@ async def dashboard_page(request: web.Request) -> web.Response:
     board = await dashboard.build(console.db, f, ctx["clock"])
     ctx["charts"] = analytics_text.dashboard_charts(board, ctx)
     ctx["types"] = dashboard.ordered_types(
-        await incident_types(console), list(set(board.type_year) | set(board.year_on_year)))
+        await incident_types(console, f.municipalities[0]),
+        list(set(board.type_year) | set(board.year_on_year)))
     year_totals = {y: sum(row.get(y, 0) for row in board.type_year.values())
                    for y in board.years}
     return page(request, "dashboard.html", board=board, year_totals=year_totals,
                 channel_shares=dashboard.shares(board.by_channel), **ctx)
 
 
-@requires(Role.SUPERVISOR)
+@requires(Role.ANALYST)
 async def hotspots_page(request: web.Request) -> web.Response:
     console = console_of(request)
     f = await filters_of(request, console)
@@ -150,7 +156,8 @@ async def hotspots_page(request: web.Request) -> web.Response:
 
 
 async def _audit_export(console: Console, request: web.Request, kind: str, f: Filters) -> None:
-    await desk_of(request).exported(kind, query_of(f), person_of(request))
+    await desk_of(request).exported(kind, query_of(f), person_of(request),
+                                    municipality=f.municipalities[0])
 
 
 def _filename(f: Filters, ext: str) -> str:
@@ -172,32 +179,33 @@ async def _stream(request: web.Request, chunks: Any, content_type: str,
     return response
 
 
-@requires(Role.SUPERVISOR)
+@requires(Role.ANALYST)
 async def export_csv(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     f = await filters_of(request, console)
-    clock = await dashboard.stored_clock(console.db)
+    clock = await dashboard.stored_clock(console.db, f.municipalities[0])
     await _audit_export(console, request, "csv", f)
     return await _stream(request, exports.csv_chunks(console.db.path, f, clock),
                          "text/csv; charset=utf-8", _filename(f, "csv"))
 
 
-@requires(Role.SUPERVISOR)
+@requires(Role.ANALYST)
 async def export_geojson(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     f = await filters_of(request, console)
-    clock = await dashboard.stored_clock(console.db)
-    centroids = {z.code: z.centroid for z in await zonestore.load(console.db)}
+    clock = await dashboard.stored_clock(console.db, f.municipalities[0])
+    centroids = {z.code: z.centroid for z in await zonestore.load(console.db,
+                                                                   f.municipalities[0])}
     await _audit_export(console, request, "geojson", f)
     return await _stream(request, exports.geojson_chunks(console.db.path, f, clock, centroids),
                          "application/geo+json", _filename(f, "geojson"))
 
 
-@requires(Role.SUPERVISOR)
+@requires(Role.ANALYST)
 async def export_xlsx(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     f = await filters_of(request, console)
-    clock = await dashboard.stored_clock(console.db)
+    clock = await dashboard.stored_clock(console.db, f.municipalities[0])
     await _audit_export(console, request, "xlsx", f)
     with tempfile.TemporaryDirectory(prefix="alerta-xlsx-") as folder:
         target = Path(folder) / "export.xlsx"
@@ -211,24 +219,25 @@ async def export_xlsx(request: web.Request) -> web.StreamResponse:
 
 
 async def _week(request: web.Request, console: Console) -> committee.Week:
-    clock = await dashboard.stored_clock(console.db)
+    here = municipality_id(request)
+    clock = await dashboard.stored_clock(console.db, here)
     raw = request.query.get("week", "")
     if raw:
         monday = committee.parse_week(raw)
     else:
-        monday = await committee.default_week(console.db, clock)
-    return await committee.build(console.db, clock, monday)
+        monday = await committee.default_week(console.db, clock, here)
+    return await committee.build(console.db, clock, monday, municipality=here)
 
 
-@requires(Role.SUPERVISOR)
+@requires(Role.ANALYST)
 async def committee_page(request: web.Request) -> web.Response:
     console = console_of(request)
     week = await _week(request, console)
     language = language_of(request)
-    types = await incident_types(console)
+    types = await incident_types(console, municipality_id(request))
     labels = dashboard.type_labels(types, language)
     tx = analytics_text.translator(language)
-    shapes = await zonestore.load(console.db)
+    shapes = await zonestore.load(console.db, municipality_id(request))
     return page(request, "committee.html", week=week, labels=labels, tx=tx,
                 one_day=timedelta(days=1), one_week=timedelta(weeks=1),
                 charts=committee.charts_for(week, labels, shapes, tx, charts.LIGHT),
@@ -237,15 +246,15 @@ async def committee_page(request: web.Request) -> web.Response:
                 duration=dashboard.duration, number=charts.number, change=panels.change)
 
 
-@requires(Role.SUPERVISOR)
+@requires(Role.ANALYST)
 async def committee_pdf(request: web.Request) -> web.Response:
     console = console_of(request)
     week = await _week(request, console)
     language = language_of(request)
-    known = await incident_types(console)
+    known = await incident_types(console, municipality_id(request))
     labels = dashboard.type_labels(known, language)
     tx = analytics_text.translator(language)
-    shapes = await zonestore.load(console.db)
+    shapes = await zonestore.load(console.db, municipality_id(request))
     types = dashboard.ordered_types(known, week.types)
     data = await asyncio.to_thread(committee.pdf, week, labels, types, shapes, tx)
     return web.Response(body=data, headers={

@@ -49,6 +49,7 @@ DROP INDEX reports_open_queue;
 CREATE INDEX reports_open_queue ON reports (municipality_id, priority, created_at)
     WHERE state IN ('received', 'acknowledged', 'dispatched', 'on_scene');
 CREATE INDEX reports_municipality_caller ON reports (municipality_id, caller);
+CREATE INDEX reports_municipality_created ON reports (municipality_id, created_at);
 
 -- Events carry their municipality when they have no report (a line published, a user
 -- added); a report's events belong to the report's municipality. NULL: the deployment.
