@@ -17,6 +17,7 @@ from operator_console.views import (
     health,
     line_audio,
     lines,
+    metro,
     public,
     queue,
     reports,
@@ -86,7 +87,9 @@ def setup_routes(app: web.Application, static: Path) -> None:
     r.add_get("/dashboard/export.geojson", analytics.export_geojson)
     r.add_get("/committee", analytics.committee_page)
     r.add_get("/committee.pdf", analytics.committee_pdf)
-    r.add_get("/public", public.page_html)
+    r.add_get("/metro", metro.metro_page)
+    r.add_get("/public", public.index_html)
+    r.add_get("/public/{code}", public.page_html)
     r.add_get("/public/api/summary.json", public.summary_json)
     r.add_get("/open311/v2/services.json", public.services_json)
     r.add_get("/open311/v2/requests.json", public.requests_json)

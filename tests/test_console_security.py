@@ -15,7 +15,7 @@ from operator_console.security import COOKIE, SIGNED_IN, policy
 from tests.console_util import PASSWORD, console_site
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz"),
-          ("GET", "/public"), ("GET", "/public/api/summary.json"),
+          ("GET", "/public"), ("GET", "/public/{code}"), ("GET", "/public/api/summary.json"),
           ("GET", "/open311/v2/services.json"), ("GET", "/open311/v2/requests.json"),
           ("GET", "/open311/v2/requests/{report}.json")}
 
@@ -77,6 +77,7 @@ TABLE: dict[tuple[str, str], Role | str] = {
     ("GET", "/dashboard/export.geojson"): Role.ANALYST,
     ("GET", "/committee"): Role.ANALYST,
     ("GET", "/committee.pdf"): Role.ANALYST,
+    ("GET", "/metro"): Role.ANALYST,
 }
 
 

@@ -65,7 +65,8 @@ def _clean(body: bytes) -> None:
 async def test_nothing_personal_leaves_through_any_public_answer(settings: Settings) -> None:
     async with console_site(settings) as site:
         ids = await _seed(site)
-        for path in ("/public", "/public/api/summary.json", "/open311/v2/services.json",
+        for path in ("/public/municipalidad", "/public/api/summary.json",
+                     "/open311/v2/services.json",
                      "/open311/v2/requests.json", f"/open311/v2/requests/{ids['robbery']}.json",
                      "/open311/v2/requests.json?status=closed&service_code=robbery,noise"):
             status, body, headers = await _get(site, path)
@@ -85,7 +86,7 @@ async def test_summary_counts_and_response_times(settings: Settings) -> None:
         assert [z["zone"] for z in data["by_zone"]] == ["5"]
         assert data["response"]["confirmed_as_real"] == 1.0
         assert data["response"]["first_action_median_minutes"] is not None
-        html = (await _get(site, "/public"))[1].decode()
+        html = (await _get(site, "/public/municipalidad"))[1].decode()
         assert "<svg" in html and "Zona 5" in html and "<script" not in html
 
 
@@ -156,7 +157,8 @@ async def test_services_list_every_incident_type(settings: Settings) -> None:
 
 async def test_public_pages_can_be_turned_off(settings: Settings) -> None:
     async with console_site(settings, public_pages=False) as site:
-        for path in ("/public", "/public/api/summary.json", "/open311/v2/services.json",
+        for path in ("/public", "/public/municipalidad", "/public/api/summary.json",
+                     "/open311/v2/services.json",
                      "/open311/v2/requests.json", "/open311/v2/requests/1.json"):
             assert (await _get(site, path))[0] == 404, path
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import xlsxwriter  # type: ignore[import-untyped]
 
+from ivr.domain.municipalities import number_of
 from ivr.store import export_rows
 from ivr.store.export_rows import COLUMNS
 from ivr.store.panels import Filters
@@ -44,8 +45,11 @@ def _local(clock: Clock, created: str) -> str:
 
 
 def row_values(row: sqlite3.Row | tuple[Any, ...], clock: Clock) -> list[Any]:
+    """A row as the municipality knows it: report numbers are its own (``number_of``)."""
     values = list(row)
-    return [values[0], values[1], _local(clock, values[1]), *values[2:]]
+    if values[-1] is not None:  # duplicate_of
+        values[-1] = number_of(values[-1])
+    return [number_of(values[0]), values[1], _local(clock, values[1]), *values[2:]]
 
 
 async def csv_chunks(path: Path, f: Filters, clock: Clock) -> AsyncIterator[bytes]:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from ivr.analytics import dashboard
 from ivr.config import Zone
 from ivr.domain.lines import IncidentType
+from ivr.domain.municipalities import Municipality, number_of, report_id
 from ivr.domain.reports import OPEN_STATES
 from ivr.domain.zones import ZoneShape
 from ivr.store import panels, public_reports
@@ -30,7 +31,7 @@ MAX_PAGE_SIZE = 500
 MAX_PAGE = 1000
 MAX_IDS = 50
 OPEN = tuple(sorted(s.value for s in OPEN_STATES))
-CLOSED = ("duplicate", "false_report", "resolved")
+CLOSED = ("duplicate", "false_report", "handed_over", "resolved")
 
 
 class PublicQueryError(ValueError):
@@ -60,14 +61,17 @@ def services(types: Sequence[IncidentType], language: str = "es") -> list[dict[s
 
 async def summary(db: Database, settings: PublicSettings, types: Sequence[IncidentType],
                   clock: Clock, zones: Sequence[ZoneShape],
-                  now: datetime | None = None, language: str = "es") -> dict[str, Any]:
-    """Twelve months of counts, trends and response times, from the rollups."""
+                  now: datetime | None = None, language: str = "es",
+                  town: Municipality | None = None) -> dict[str, Any]:
+    """One municipality's twelve months of counts, trends and response times, from the
+    rollups (municipality 1 when none is named)."""
     now = now or datetime.now(UTC)
-    span = await panels.data_span(db)
+    whose = (town.id if town else 1,)
+    span = await panels.data_span(db, whose)
     last_public = clock.local(_cutoff(settings, now)).date()  # days before this one are whole
     until = min(span[1] + timedelta(days=1), last_public) if span else last_public
     since = _month_start(until - timedelta(days=1), back=11)
-    f = Filters(since, max(since, until))
+    f = Filters(since, max(since, until), municipalities=whose)
     labels = dashboard.type_labels(types, language)
     by_type = await panels.by_type(db, f)
     before = await panels.by_type(db, f.shifted(-1))
@@ -77,7 +81,9 @@ async def summary(db: Database, settings: PublicSettings, types: Sequence[Incide
     names = {z.code: z.name for z in settings.zones} | {z.code: z.name for z in zones}
     centres = {z.code: z.centroid for z in zones}
     return {
-        "title": "Alerta: datos abiertos",
+        "title": f"Alerta {town.name}: datos abiertos" if town else "Alerta: datos abiertos",
+        "municipality": town.code if town else None,
+        "jurisdiction_id": town.jurisdiction_id if town else None,
         "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"),
         "timezone": clock.timezone,
         "period": {"from": f.since.isoformat(), "to": (f.until - timedelta(days=1)).isoformat()},
@@ -152,7 +158,7 @@ def parse_query(query: Mapping[str, str], types: Sequence[IncidentType], clock: 
     for raw in query.get("service_request_id", "").split(","):
         raw = raw.strip()
         if raw:
-            if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) > 0):
                 raise PublicQueryError("service_request_id must be numbers, comma separated")
             ids.append(int(raw))
     if len(ids) > MAX_IDS:
@@ -187,14 +193,17 @@ def _window(q: RequestQuery, cutoff: datetime) -> tuple[datetime, datetime]:
 async def requests(db: Database, settings: PublicSettings, types: Sequence[IncidentType],
                    clock: Clock, zones: Sequence[ZoneShape],
                    q: RequestQuery, now: datetime | None = None,
-                   language: str = "es") -> list[dict[str, Any]]:
+                   language: str = "es", municipality: int = 1) -> list[dict[str, Any]]:
+    """One jurisdiction's service requests; ``service_request_id`` is the number its
+    citizens know (so another municipality's report can never be named)."""
     cutoff = _cutoff(settings, now or datetime.now(UTC))
     if q.ids:
-        rows = await public_reports.page(db, cutoff=cutoff, ids=q.ids, limit=q.page_size,
-                                         offset=(q.page - 1) * q.page_size)
+        rows = await public_reports.page(db, municipality, cutoff=cutoff,
+                                         ids=[report_id(municipality, n) for n in q.ids],
+                                         limit=q.page_size, offset=(q.page - 1) * q.page_size)
     else:
         start, end = _window(q, cutoff)
-        rows = await public_reports.page(db, cutoff=cutoff, since=start, until=end,
+        rows = await public_reports.page(db, municipality, cutoff=cutoff, since=start, until=end,
                                          types=q.codes, states=q.states, limit=q.page_size,
                                          offset=(q.page - 1) * q.page_size)
     labels = dashboard.type_labels(types, language)
@@ -216,7 +225,7 @@ def _request(row: dict[str, Any], labels: Mapping[str, str], names: Mapping[str,
              language: str) -> dict[str, Any]:
     name = labels.get(row["type"], row["type"])
     out: dict[str, Any] = {
-        "service_request_id": str(row["id"]),
+        "service_request_id": str(number_of(row["id"])),
         "status": "open" if row["state"] in OPEN else "closed",
         "status_notes": dashboard.state_label(row["state"], language),
         "service_name": name,

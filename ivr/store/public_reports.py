@@ -13,13 +13,14 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-async def page(db: Database, *, cutoff: datetime, ids: Sequence[int] = (),
+async def page(db: Database, municipality: int, *, cutoff: datetime, ids: Sequence[int] = (),
                since: datetime | None = None, until: datetime | None = None,
                types: Sequence[str] = (), states: Sequence[str] = (), limit: int = 50,
                offset: int = 0) -> list[dict[str, Any]]:
-    """Newest first; only reports older than ``cutoff``; by id, or by window and filters."""
-    where = ["created_at <= ?"]
-    params: list[Any] = [_iso(cutoff)]
+    """One municipality's, newest first; only reports older than ``cutoff``; by id, or by
+    window and filters."""
+    where = ["municipality_id = ?", "created_at <= ?"]
+    params: list[Any] = [municipality, _iso(cutoff)]
     if ids:
         where.append(f"id IN ({','.join('?' * len(ids))})")
         params.extend(ids)

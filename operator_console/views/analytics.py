@@ -173,8 +173,15 @@ async def _stream(request: web.Request, chunks: Any, content_type: str,
         "Cache-Control": "private, no-store",
     })
     await response.prepare(request)
-    async for chunk in chunks:
-        await response.write(chunk)
+    try:
+        async for chunk in chunks:
+            await response.write(chunk)
+    except Exception:
+        # The status line has gone out: cut the connection, so the client sees a broken
+        # download instead of waiting for the rest of it.
+        if request.transport is not None:
+            request.transport.close()
+        raise
     await response.write_eof()
     return response
 

@@ -1,7 +1,10 @@
-"""The public transparency page and API, and the read side of Open311 GeoReport v2.
+"""The public transparency pages and API, and the read side of Open311 GeoReport v2.
 
-No login, no personal data (see ivr.analytics.public). Answers are cached for a
-minute, so a crowd on the public page costs the database one query a minute.
+One page per municipality (``/public/<code>``); the API and Open311 name theirs with
+``municipality`` and ``jurisdiction_id`` (required once there are several, as the
+GeoReport v2 spec asks of an endpoint serving several jurisdictions). No login, no
+personal data (see ivr.analytics.public). Answers are cached for a minute, so a crowd
+on the public page costs the database one query a minute.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from typing import Any
 from aiohttp import web
 
 from ivr.analytics import charts, dashboard, public
+from ivr.domain.municipalities import Municipality
 from ivr.store import zonestore
 from operator_console.render import language_of, page
 from operator_console.security import parse_id
 from operator_console.security import public as public_route
-from operator_console.state import Console, console_of
+from operator_console.state import Console, console_of, municipalities_of
 from operator_console.views import analytics_text
 from operator_console.views.queue import incident_types
 
@@ -53,6 +57,23 @@ def _enabled(console: Console) -> None:
         raise web.HTTPNotFound(text="the public pages are turned off")
 
 
+class _Unknown(Exception):
+    """No such (public) municipality, or none named where several share the deployment."""
+
+
+async def _town(request: web.Request, named: str | None) -> Municipality:
+    """The municipality named (by code or jurisdiction), or the only one there is."""
+    towns = [m for m in await municipalities_of(request).all() if m.public_page]
+    if named is None or named == "":
+        if len(towns) == 1 and len(await municipalities_of(request).all()) == 1:
+            return towns[0]
+        raise _Unknown("name the municipality: several share this service")
+    found = next((m for m in towns if named in (m.code, m.jurisdiction_id)), None)
+    if found is None:
+        raise _Unknown(f"no municipality {named[:40]!r} here")
+    return found
+
+
 def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=1).encode("utf-8")
 
@@ -61,11 +82,24 @@ def _error(status: int, text: str) -> tuple[int, bytes]:
     return status, _json([{"code": status, "description": text}])
 
 
-async def _summary(console: Console, language: str) -> dict[str, Any]:
-    clock = await dashboard.stored_clock(console.db)
-    zones = await zonestore.load(console.db)
-    return await public.summary(console.db, console.settings, await incident_types(console),
-                                clock, zones, language=language)
+async def _summary(console: Console, language: str, town: Municipality) -> dict[str, Any]:
+    clock = await dashboard.stored_clock(console.db, town.id)
+    zones = await zonestore.load(console.db, town.id)
+    return await public.summary(console.db, console.settings,
+                                await incident_types(console, town.id), clock, zones,
+                                language=language, town=town)
+
+
+@public_route
+async def index_html(request: web.Request) -> web.Response:
+    """``/public``: the only municipality's page, or the list of them."""
+    console = console_of(request)
+    _enabled(console)
+    towns = await municipalities_of(request).all()
+    shown = [m for m in towns if m.public_page]
+    if len(towns) == 1 and shown:
+        raise web.HTTPFound(f"/public/{shown[0].code}")
+    return page(request, "public_index.html", towns=shown)
 
 
 @public_route
@@ -73,11 +107,15 @@ async def page_html(request: web.Request) -> web.Response:
     console = console_of(request)
     _enabled(console)
     language = language_of(request)
+    try:
+        town = await _town(request, request.match_info["code"])
+    except _Unknown:
+        raise web.HTTPNotFound(text="no such municipality") from None
 
     async def make() -> tuple[int, bytes]:
-        data = await _summary(console, language)
+        data = await _summary(console, language, town)
         tx = analytics_text.translator(language)
-        zones = await zonestore.load(console.db)
+        zones = await zonestore.load(console.db, town.id)
         months = [m["month"] for m in data["by_month"]]
         types = [t["service_code"] for t in data["by_type"]]
         names = {t["service_code"]: t["service_name"] for t in data["by_type"]}
@@ -106,7 +144,11 @@ async def summary_json(request: web.Request) -> web.Response:
     _enabled(console)
 
     async def make() -> tuple[int, bytes]:
-        return 200, _json(await _summary(console, language_of(request)))
+        try:
+            town = await _town(request, request.query.get("municipality"))
+        except _Unknown as exc:
+            return _error(400, str(exc))
+        return 200, _json(await _summary(console, language_of(request), town))
 
     return await _cached(request, "application/json", make)
 
@@ -117,21 +159,31 @@ async def services_json(request: web.Request) -> web.Response:
     _enabled(console)
 
     async def make() -> tuple[int, bytes]:
-        return 200, _json(public.services(await incident_types(console), language_of(request)))
+        try:
+            town = await _town(request, request.query.get("jurisdiction_id"))
+        except _Unknown as exc:
+            return _error(400, str(exc))
+        return 200, _json(public.services(await incident_types(console, town.id),
+                                          language_of(request)))
 
     return await _cached(request, "application/json", make)
 
 
 async def _requests(request: web.Request, console: Console,
                     query: dict[str, str]) -> tuple[int, bytes]:
-    clock = await dashboard.stored_clock(console.db)
     try:
-        q = public.parse_query(query, await incident_types(console), clock)
+        town = await _town(request, request.query.get("jurisdiction_id"))
+    except _Unknown as exc:
+        return _error(400, str(exc))
+    clock = await dashboard.stored_clock(console.db, town.id)
+    types = await incident_types(console, town.id)
+    try:
+        q = public.parse_query(query, types, clock)
     except public.PublicQueryError as exc:
         return _error(400, str(exc))
-    zones = await zonestore.load(console.db)
-    found = await public.requests(console.db, console.settings, await incident_types(console),
-                                  clock, zones, q, language=language_of(request))
+    zones = await zonestore.load(console.db, town.id)
+    found = await public.requests(console.db, console.settings, types, clock, zones, q,
+                                  language=language_of(request), municipality=town.id)
     if "service_request_id" in query and not found and request.match_info.get("report"):
         return _error(404, "no such public service request")
     return 200, _json(found)
