@@ -269,3 +269,13 @@ async def test_the_migration_counts_reports_that_were_there_before(settings: Set
         assert row is not None and row[0] == 20
         cells = await db.fetchone("SELECT sum(n) FROM rollup_cell")
         assert cells is not None and cells[0] == 20
+
+
+def test_migration_009_is_what_the_schema_generates() -> None:
+    """The rollups' migration was generated from the one definition the recount uses."""
+    from pathlib import Path
+
+    from ivr.store import analytics_schema
+
+    path = Path(analytics_schema.__file__).parent / "migrations" / "009_rollups_by_municipality.sql"
+    assert path.read_text(encoding="utf-8") == analytics_schema.migration()

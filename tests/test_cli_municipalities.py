@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.test_cli_lines import alerta
+from tests.test_cli_lines import ROOT, alerta
 
 
 def test_add_list_edit_neighbours_and_roles(tmp_path: Path) -> None:
@@ -50,6 +50,13 @@ def test_add_list_edit_neighbours_and_roles(tmp_path: Path) -> None:
                                       encoding="utf-8")
     imported = alerta(tmp_path, "directory", "import", "dir.csv", "--municipality", "san-isidro")
     assert imported.returncode == 0, imported.stderr
+    zones = alerta(tmp_path, "zones", "import", str(ROOT / "ivr" / "data" /
+                                                    "miraflores-zones.geojson"),
+                   "--municipality", "san-isidro")
+    assert zones.returncode == 0, zones.stderr
+    listed_zones = alerta(tmp_path, "zones", "list", "--municipality", "san-isidro").stdout
+    assert "imported" in listed_zones
+    assert "sample" in alerta(tmp_path, "zones", "list").stdout  # Miraflores' untouched
     db = sqlite3.connect(tmp_path / "db.sqlite3")
     try:
         assert db.execute("SELECT municipality_id, number FROM directory").fetchall() \

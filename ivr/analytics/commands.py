@@ -42,7 +42,10 @@ def add_parsers(sub: Any) -> None:
     zsub = zones.add_subparsers(dest="zones_command", required=True, metavar="ACTION")
     imp = zsub.add_parser("import", help="replace the zones with those of a GeoJSON file")
     imp.add_argument("file", type=Path)
-    zsub.add_parser("list", help="list the zones in use")
+    imp.add_argument("--municipality", default="", metavar="CODE",
+                     help="whose zones (default: municipality 1)")
+    zlist = zsub.add_parser("list", help="list the zones in use")
+    zlist.add_argument("--municipality", default="", metavar="CODE")
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -112,15 +115,26 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
 
         await db.write(rebuild)
         print(f"rollups recounted in {time.perf_counter() - began:.1f} s"
-              f" ({clock.timezone}, UTC{clock.utc_offset_minutes / 60:+g} h)")
+              f" (each municipality on its clock; municipality 1: {clock.timezone},"
+              f" UTC{clock.utc_offset_minutes / 60:+g} h)")
     return 0
 
 
 async def _zones(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.store.municipalities import Municipalities
+
     async with Database(settings.database) as db:
+        town = 1
+        if args.municipality:
+            found = await Municipalities(db).by_code(args.municipality)
+            if found is None:
+                print(f"alerta: no municipality {args.municipality!r}", file=sys.stderr)
+                return 2
+            town = found.id
         if args.zones_command == "list":
-            shapes = await zonestore.load(db)
-            source = "imported" if await zonestore.imported(db) else "sample (not official)"
+            shapes = await zonestore.load(db, town)
+            source = ("imported" if await zonestore.imported(db, town)
+                      else "sample (not official)")
             for z in shapes:
                 lon, lat = z.centroid
                 print(f"{z.code:>4} {z.name:<30} centre {lat:.5f}, {lon:.5f}")
@@ -135,7 +149,7 @@ async def _zones(settings: Settings, args: argparse.Namespace) -> int:
         except geo.ZoneImportError as exc:
             print(f"alerta: {args.file}: {exc}", file=sys.stderr)
             return 2
-        await zonestore.replace_all(db, shapes, actor="cli")
+        await zonestore.replace_all(db, shapes, actor="cli", municipality=town)
     codes = {z.code for z in shapes}
     configured = {z.code for z in settings.zones}
     if codes - configured:
