@@ -88,7 +88,7 @@ def _rows(count: int, seed: int = 7) -> itertools.chain[tuple[object, ...]]:
 
     def day_rows(day: int, n: int) -> list[tuple[object, ...]]:
         base = START + timedelta(days=day)
-        rows = []
+        rows: list[tuple[object, ...]] = []
         for _ in range(n):
             moment = base + timedelta(seconds=rng.choices(range(24), cum_weights=hour_cum)[0]
                                       * 3600 + rng.randrange(3600))

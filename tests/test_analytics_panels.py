@@ -5,6 +5,8 @@ first actions, callbacks, located or not, some right at local midnight and at
 month ends) and ranges that start and end inside months, cover whole months
 only, or sit inside one month; with and without type, zone and channel filters.
 The direct counts here share nothing with the rollups but the definitions.
+A second municipality (Tokyo's clock) holds reports of its own in the same tables:
+each municipality's panels count its reports alone, on its own clock.
 """
 
 from __future__ import annotations
@@ -14,19 +16,23 @@ import random
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from ivr.domain.municipalities import first_id
 from ivr.store import panels
 from ivr.store.db import Database
+from ivr.store.municipalities import Municipalities
 from ivr.store.panels import Filters
 from ivr.store.reports import iso
 from ivr.store.rollup import Clock
 
 LIMA = Clock("America/Lima", -300)
+TOKYO = Clock("Asia/Tokyo", 540)
+CLOCKS = {1: LIMA, 2: TOKYO}
 NOW = datetime(2025, 3, 10, 15, 0, tzinfo=UTC)
 TYPES = ("robbery", "noise", "suspicious", "accident", "other")
 CHANNELS = ("ivr", "phone", "radio", "field", "counter", "email", "pos")
@@ -47,10 +53,11 @@ class Row:
     done: datetime | None
     lat: float | None
     lon: float | None
+    town: int = 1
 
     @property
     def local(self) -> datetime:
-        return self.created + timedelta(minutes=-300)
+        return self.created + CLOCKS[self.town].offset
 
     @property
     def fa_s(self) -> int | None:
@@ -59,9 +66,9 @@ class Row:
         return max(0, int((self.first_action - self.created).total_seconds()))
 
 
-def make_rows(n: int, seed: int = 11) -> list[Row]:
+def make_rows(n: int, seed: int = 11, town: int = 1) -> list[Row]:
     rng = random.Random(seed)
-    start = datetime(2023, 1, 1, 5, tzinfo=UTC)
+    start = datetime(2023, 1, 1, 5, tzinfo=UTC) - CLOCKS[town].offset - timedelta(hours=5)
     rows = []
     for _ in range(n):
         if rng.random() < 0.1:  # at a local midnight, often a month's last or first
@@ -82,12 +89,12 @@ def make_rows(n: int, seed: int = 11) -> list[Row]:
             first_action=fa if rng.random() < 0.85 else None,
             due=due if rng.random() < 0.7 else None, done=done,
             lat=round(-12.135 + rng.random() * 0.03, 6) if located else None,
-            lon=round(-77.055 + rng.random() * 0.045, 6) if located else None))
+            lon=round(-77.055 + rng.random() * 0.045, 6) if located else None, town=town))
     # A few callbacks owed, not made, and not yet due at NOW.
     for minutes in (5, 50, 500):
         created = NOW - timedelta(minutes=10)
         rows.append(Row("robbery", "3", "ivr", "received", created, None,
-                        NOW + timedelta(minutes=minutes), None, None, None))
+                        NOW + timedelta(minutes=minutes), None, None, None, town))
     return rows
 
 
@@ -95,18 +102,21 @@ def insert(path: str, rows: list[Row]) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
     conn.executemany(
-        "INSERT INTO reports (type, priority, state, channel, zone, lat, lon, created_at,"
-        " updated_at, first_action_at, callback_due_at, callback_done_at)"
-        " VALUES (?, 3, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(r.type, r.state, r.channel, r.zone or None, r.lat, r.lon, iso(r.created),
-          iso(r.created), iso(r.first_action) if r.first_action else None,
-          iso(r.due) if r.due else None, iso(r.done) if r.done else None) for r in rows])
+        "INSERT INTO reports (id, municipality_id, type, priority, state, channel, zone, lat,"
+        " lon, created_at, updated_at, first_action_at, callback_due_at, callback_done_at)"
+        " VALUES (?, ?, ?, 3, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(first_id(r.town) + n, r.town, r.type, r.state, r.channel, r.zone or None, r.lat,
+          r.lon, iso(r.created), iso(r.created), iso(r.first_action) if r.first_action else None,
+          iso(r.due) if r.due else None, iso(r.done) if r.done else None)
+         for n, r in enumerate(rows)])
     conn.execute("COMMIT")
     conn.close()
 
 
 def chosen(rows: list[Row], f: Filters) -> Iterator[Row]:
     for r in rows:
+        if r.town not in f.municipalities:
+            continue
         if not (f.since <= r.local.date() < f.until):
             continue
         if f.types and r.type not in f.types:
@@ -138,11 +148,11 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Row]]:
     path = tmp_path_factory.mktemp("panels") / "alerta.sqlite3"
 
     async def migrate() -> None:
-        async with Database(path):
-            pass
+        async with Database(path) as db:
+            await Municipalities(db).add("tokio", "Tokio", "Asia/Tokyo", actor="test")
 
     asyncio.run(migrate())
-    rows = make_rows(2500)
+    rows = make_rows(2500) + make_rows(1500, seed=12, town=2)
     insert(str(path), rows)
     return path, rows
 
@@ -152,10 +162,12 @@ async def data(dataset: tuple[Path, list[Row]]) -> tuple[Database, list[Row]]:
     return await Database(dataset[0]).open(), dataset[1]
 
 
+@pytest.mark.parametrize("town", [1, 2])
 @pytest.mark.parametrize("f", FILTERS, ids=lambda f: f"{f.since}..{f.until}")
 async def test_counts_by_type_year_month_weekday_hour_zone_channel(
-        data: tuple[Database, list[Row]], f: Filters) -> None:
+        data: tuple[Database, list[Row]], f: Filters, town: int) -> None:
     db, rows = data
+    f = replace(f, municipalities=(town,))
     try:
         picked = list(chosen(rows, f))
         type_year: dict[str, dict[str, int]] = {}
@@ -189,17 +201,20 @@ async def test_counts_by_type_year_month_weekday_hour_zone_channel(
         assert await panels.participation(db, f) == dict(sorted(participation.items()))
         cells = Counter(int((r.lat + 90) * 500) * 1_000_000 + int((r.lon + 180) * 500)
                         for r in picked if r.lat is not None and r.lon is not None)
-        assert await panels.density(db, f, LIMA) == dict(cells)
+        assert await panels.density(db, f, CLOCKS[town]) == dict(cells)
     finally:
         await db.close()
 
 
+@pytest.mark.parametrize("town", [1, 2])
 @pytest.mark.parametrize("f", FILTERS, ids=lambda f: f"{f.since}..{f.until}")
-async def test_response_indicators(data: tuple[Database, list[Row]], f: Filters) -> None:
+async def test_response_indicators(data: tuple[Database, list[Row]], f: Filters,
+                                   town: int) -> None:
     db, rows = data
+    f = replace(f, municipalities=(town,))
     try:
         picked = list(chosen(rows, f))
-        k = await panels.kpis(db, f, LIMA, NOW)
+        k = await panels.kpis(db, f, CLOCKS[town], NOW)
         assert k.reports == len(picked)
         assert k.states == {s: sum(1 for r in picked if r.state == s) for s in STATES}
         acted = [r.fa_s for r in picked if r.fa_s is not None]
@@ -242,8 +257,9 @@ async def test_year_on_year_and_weeks(data: tuple[Database, list[Row]]) -> None:
         expected = Counter((r.local.date() - timedelta(days=r.local.weekday())).isoformat()
                            for r in chosen(rows, weeks))
         assert await panels.by_week(db, weeks) == dict(sorted(expected.items()))
-        span = await panels.data_span(db)
-        assert span == (min(r.local.date() for r in rows), max(r.local.date() for r in rows))
+        span = await panels.data_span(db)  # municipality 1's, when none is named
+        lima = [r.local.date() for r in rows if r.town == 1]
+        assert span == (min(lima), max(lima))
     finally:
         await db.close()
 
@@ -256,3 +272,35 @@ def test_a_range_reads_whole_months_and_the_days_at_either_end() -> None:
     inside = panels.plan(date(2024, 1, 3), date(2024, 1, 9))
     assert inside.months is None and inside.days == (("2024-01-03", "2024-01-09"),)
     assert panels.plan(date(2024, 12, 31), date(2025, 1, 1)).months is None
+
+
+async def test_each_municipality_counts_its_own_and_a_list_counts_them_together(
+        data: tuple[Database, list[Row]]) -> None:
+    """The metropolitan view's reading: several municipalities at once add up, each on its
+    own clock; one municipality's panels hold none of the other's reports."""
+    db, rows = data
+    try:
+        whole = Filters(date(2022, 12, 1), date(2025, 6, 1))
+        alone = {town: await panels.by_type(db, replace(whole, municipalities=(town,)))
+                 for town in (1, 2)}
+        assert sum(alone[1].values()) == sum(1 for r in rows if r.town == 1)
+        assert sum(alone[2].values()) == sum(1 for r in rows if r.town == 2)
+        both = replace(whole, municipalities=(1, 2))
+        assert await panels.by_type(db, both) == dict(Counter(alone[1]) + Counter(alone[2]))
+        assert await panels.by_month(db, both) == {
+            month: dict(counts) for month, counts in _months(chosen(rows, both)).items()}
+        assert (await panels.kpis(db, both, LIMA, NOW)).reports == len(rows)
+        for town in (1, 2):
+            span = await panels.data_span(db, (town,))
+            days = [r.local.date() for r in rows if r.town == town]
+            assert span == (min(days), max(days)), town
+        assert await panels.data_span(db, (3,)) is None  # no such municipality: nothing
+    finally:
+        await db.close()
+
+
+def _months(picked: Iterator[Row]) -> dict[str, Counter[str]]:
+    out: dict[str, Counter[str]] = {}
+    for r in picked:
+        out.setdefault(r.local.strftime("%Y-%m"), Counter())[r.type] += 1
+    return out

@@ -24,11 +24,14 @@ import pytest
 
 from ivr.config import Settings
 from ivr.core.ports import Location, NewReport
+from ivr.domain.municipalities import first_id
 from ivr.domain.reports import TRANSITIONS, ReportState
 from ivr.domain.roles import Intake
 from ivr.store import rollup
+from ivr.store.analytics_schema import BY_NAME
 from ivr.store.casework import CaseError, Casework, ManualReport
-from ivr.store.db import Database
+from ivr.store.db import Database, _migrations
+from ivr.store.municipalities import Municipalities
 from ivr.store.reports import Reports, iso
 
 TYPES = ("robbery", "noise", "suspicious", "accident", "other", "emergency")
@@ -279,3 +282,169 @@ def test_migration_009_is_what_the_schema_generates() -> None:
 
     path = Path(analytics_schema.__file__).parent / "migrations" / "009_rollups_by_municipality.sql"
     assert path.read_text(encoding="utf-8") == analytics_schema.migration()
+
+
+# --- two municipalities, each on its own clock -------------------------------------------
+
+TOKYO = 540  # UTC+9: far enough from Lima (UTC-5) that most reports fall on another day
+
+
+async def test_two_municipalities_on_their_own_clocks_equal_a_recount(
+        settings: Settings) -> None:
+    """Random writes in Lima's and Tokyo's municipalities: the kept rollups equal a recount,
+    each report is counted once, under its own municipality, on its municipality's clock."""
+
+    rng = random.Random(20251104)
+    clock = Clock(rng)
+    async with Database(settings.database) as db:
+        tokyo = await Municipalities(db).add("tokio", "Tokio", "Asia/Tokyo", actor="test")
+        assert (tokyo.id, tokyo.utc_offset_minutes) == (2, TOKYO)
+        reports = Reports(db, clock, settings.callback_deadlines())
+        casework = Casework(db, clock, settings.callback_deadlines())
+        raw = _raw(settings)
+        ids: list[int] = []
+
+        for n in range(700):
+            town = rng.choice((1, 2))
+            pick = rng.random()
+            if pick < 0.3:
+                clock.jump()
+                ids.append(await reports.open_report(NewReport(
+                    type_id=rng.choice(TYPES), priority=3, emergency=False, language="es",
+                    caller=None, caller_id_raw=None, call_id="c", municipality=town)))
+            elif pick < 0.45:
+                clock.jump()
+                ids.append(await casework.file_manual(ManualReport(
+                    type_id=rng.choice(TYPES), priority=3, channel=rng.choice(list(Intake)),
+                    summary="prueba", zone=rng.choice([None, "3"]), municipality=town),
+                    "user:ana"))
+            elif pick < 0.65:
+                clock.jump()
+                report = raw.execute(
+                    "SELECT coalesce(max(id) + 1, ?) FROM reports WHERE id BETWEEN ? AND ?",
+                    (first_id(town), first_id(town), first_id(town + 1) - 1)).fetchone()[0]
+                raw.execute(
+                    "INSERT INTO reports (id, municipality_id, type, priority, state, channel,"
+                    " zone, lat, lon, created_at, updated_at, first_action_at, callback_due_at)"
+                    " VALUES (?, ?, ?, 2, 'received', 'ivr', '2', ?, ?, ?, ?, ?, ?)",
+                    (report, town, rng.choice(TYPES), -12.125, 139.7 if town == 2
+                     else -77.035, iso(clock()), iso(clock()),
+                     iso(clock() + timedelta(seconds=rng.choice([30, 600, 90000]))),
+                     iso(clock() + timedelta(minutes=15))))
+                ids.append(report)
+            elif ids and pick < 0.9:
+                number = rng.choice(ids)
+                column, value = rng.choice([
+                    ("type", rng.choice(TYPES)), ("state", rng.choice(STATES)),
+                    ("created_at", iso(datetime(2024, 2, 29, 14, 59, 59, tzinfo=UTC)
+                                       + timedelta(seconds=rng.randint(0, 3)))),
+                    ("callback_done_at", iso(clock())), ("zone", rng.choice([None, "7"])),
+                ])
+                raw.execute(f"UPDATE reports SET {column} = ? WHERE id = ?", (value, number))
+            elif ids:
+                raw.execute("DELETE FROM reports WHERE id = ?",
+                            (ids.pop(rng.randrange(len(ids))),))
+            if n % 350 == 349:
+                assert await differences(db) == {}, f"after step {n}"
+        assert await differences(db) == {}
+        for town in (1, 2):
+            count = raw.execute("SELECT count(*) FROM reports WHERE municipality_id = ?",
+                                (town,)).fetchone()[0]
+            kept = raw.execute("SELECT sum(n) FROM rollup_day WHERE municipality_id = ?",
+                               (town,)).fetchone()[0]
+            assert count > 100 and kept == count, town
+        raw.close()
+
+
+async def test_the_same_moment_is_each_municipalitys_own_day_and_hour(
+        settings: Settings) -> None:
+
+    async with Database(settings.database) as db:
+        await Municipalities(db).add("tokio", "Tokio", "Asia/Tokyo", actor="test")
+        raw = _raw(settings)
+        # 03:30 UTC on 1 March: 22:30 on 29 February in Lima, 12:30 on 1 March in Tokyo.
+        moment = "2024-03-01T03:30:00.000+00:00"
+        for report, town in ((1, 1), (first_id(2), 2)):
+            raw.execute("INSERT INTO reports (id, municipality_id, type, priority, created_at,"
+                        " updated_at) VALUES (?, ?, 'noise', 5, ?, 'x')", (report, town, moment))
+        rows = raw.execute("SELECT municipality_id, day, h22, h12 FROM rollup_day"
+                           " WHERE n > 0 ORDER BY municipality_id").fetchall()
+        assert rows == [(1, "2024-02-29", 1, 0), (2, "2024-03-01", 0, 1)]
+        months = raw.execute("SELECT municipality_id, month, weekday FROM rollup_weekhour"
+                             " WHERE n > 0 ORDER BY municipality_id").fetchall()
+        assert months == [(1, "2024-02", 4), (2, "2024-03", 5)]  # Thursday; Friday
+
+        # `alerta stats rebuild` with the settings' time zone moves municipality 1 only.
+        async def utc(conn: aiosqlite.Connection) -> None:
+            await rollup.rebuild(conn, rollup.Clock("UTC", 0))
+
+        await db.write(utc)
+        rows = raw.execute("SELECT municipality_id, day, h03, h12 FROM rollup_day"
+                           " WHERE n > 0 ORDER BY municipality_id").fetchall()
+        assert rows == [(1, "2024-03-01", 1, 0), (2, "2024-03-01", 0, 1)]
+        assert await differences(db) == {}
+        raw.close()
+
+
+def _table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")]
+
+
+async def test_migrating_a_database_of_two_municipalities_keeps_every_total(
+        settings: Settings) -> None:
+    """A real database as migration 008 left it (rollups of 004's shape, kept by 004's
+    triggers on one clock), with reports in two municipalities: after 009 every measure
+    adds up to what it did, and each municipality holds its own reports on its clock."""
+
+    conn = sqlite3.connect(settings.database, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+                 " applied_at TEXT NOT NULL)")
+    for version, sql in _migrations():
+        if version < 9:
+            conn.executescript(f"BEGIN;\n{sql}\nINSERT INTO schema_migrations VALUES"
+                               f" ({version}, datetime('now'));\nCOMMIT;")
+    conn.execute("INSERT INTO municipalities (id, code, name, timezone, utc_offset_minutes,"
+                 " jurisdiction_id, created_at) VALUES (2, 'tokio', 'Tokio', 'Asia/Tokyo', 540,"
+                 " 'tokio', 'x')")
+    rng = random.Random(9)
+    rows = []
+    for n in range(400):
+        town = 1 if n % 3 else 2
+        created = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(90 * 86400))
+        rows.append((first_id(town) + n, town, rng.choice(TYPES),
+                     rng.choice(["received", "resolved", "false_report"]), rng.choice(["", "4"]),
+                     rng.choice([None, -12.11]), -77.04, iso(created), iso(created),
+                     iso(created + timedelta(seconds=rng.choice([40, 400, 4000]))),
+                     iso(created + timedelta(minutes=30)),
+                     rng.choice([None, iso(created + timedelta(minutes=20))])))
+    conn.executemany(
+        "INSERT INTO reports (id, municipality_id, type, state, zone, lat, lon, created_at,"
+        " updated_at, first_action_at, callback_due_at, callback_done_at, priority)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 3)", rows)
+    old_columns = {t: _table_columns(conn, t) for t in BY_NAME}
+    assert "municipality_id" not in old_columns["rollup_day"]  # the old shape, for real
+    # What does not depend on the clock (the hours do: Tokyo's reports move to theirs).
+    measures = {t: [c for c in old_columns[t] if c in BY_NAME[t].measure_names
+                    and not c.startswith("h")] for t in old_columns}
+    before = {t: conn.execute(f"SELECT {', '.join(f'sum({m})' for m in ms)} FROM {t}").fetchone()
+              for t, ms in measures.items()}
+    assert before["rollup_day"][0] == 400
+    conn.close()
+
+    async with Database(settings.database) as db:  # runs 009
+        assert await differences(db) == {}
+        for table, ms in measures.items():
+            row = await db.fetchone(f"SELECT {', '.join(f'sum({m})' for m in ms)} FROM {table}")
+            assert row is not None and tuple(row) == tuple(before[table]), table
+        for town in (1, 2):
+            row = await db.fetchone("SELECT sum(n) FROM rollup_month WHERE municipality_id = ?",
+                                    (town,))
+            assert row is not None and row[0] == sum(1 for r in rows if r[1] == town), town
+        hours = " + ".join(f"h{h:02d}" for h in range(24))
+        row = await db.fetchone(f"SELECT sum({hours}), sum(n) FROM rollup_weekhour")
+        assert row is not None and row[0] == row[1] == 400
+        tokyo_days = {r[0] for r in await db.fetchall(
+            "SELECT day FROM rollup_day WHERE municipality_id = 2 AND n > 0")}
+        expected = {(datetime.fromisoformat(r[7]) + timedelta(minutes=TOKYO)).date().isoformat()
+                    for r in rows if r[1] == 2}
+        assert tokyo_days == expected

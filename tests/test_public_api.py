@@ -168,3 +168,31 @@ async def test_with_no_delay_a_fresh_report_is_public(settings: Settings) -> Non
         ids = await _seed(site)
         status, body, _ = await _get(site, f"/open311/v2/requests/{ids['fresh']}.json")
         assert status == 200 and json.loads(body)[0]["status"] == "open"
+
+
+async def test_with_one_municipality_jurisdiction_id_is_optional_but_checked(
+        settings: Settings) -> None:
+    """GeoReport v2: an endpoint of one jurisdiction may leave jurisdiction_id out; one it
+    does not serve is an error in the spec's list form, never someone else's data."""
+    async with console_site(settings) as site:
+        ids = await _seed(site)
+        plain = await _get(site, "/open311/v2/requests.json")
+        named = await _get(site, "/open311/v2/requests.json?jurisdiction_id=municipalidad")
+        assert plain[0] == named[0] == 200 and json.loads(plain[1]) == json.loads(named[1])
+        one = await _get(site, f"/open311/v2/requests/{ids['robbery']}.json"
+                               "?jurisdiction_id=municipalidad")
+        assert one[0] == 200 and json.loads(one[1])[0]["service_code"] == "robbery"
+        for path in ("/open311/v2/services.json?jurisdiction_id=lince",
+                     "/open311/v2/requests.json?jurisdiction_id=lince",
+                     f"/open311/v2/requests/{ids['robbery']}.json?jurisdiction_id=lince",
+                     "/public/api/summary.json?municipality=lince"):
+            status, body, _ = await _get(site, path)
+            assert status == 400, path
+            assert json.loads(body) == [{"code": 400, "description": "no municipality 'lince'"
+                                                                     " here"}]
+        # A number past any municipality's range is as unknown as any other.
+        for number in (10_000_000_000, 1_000_000_000_000_000):
+            status, body, _ = await _get(site, f"/open311/v2/requests/{number}.json")
+            assert status == 404 and json.loads(body)[0]["code"] == 404
+        status, _, headers = await _get(site, "/public")
+        assert status == 302 and headers["Location"] == "/public/municipalidad"

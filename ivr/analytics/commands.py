@@ -18,6 +18,7 @@ from ivr.domain import zones as geo
 from ivr.store import panels, rollup, zonestore
 from ivr.store.db import Database
 from ivr.store.demo import TABLE1_ROWS, Generator, load
+from ivr.store.municipalities import Municipalities
 
 Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -32,6 +33,8 @@ def add_parsers(sub: Any) -> None:
     ssub = stats.add_subparsers(dest="stats_command", required=True, metavar="ACTION")
     type_year = ssub.add_parser("type-year", help="reports by incident type and year (Table 1)")
     type_year.add_argument("--json", action="store_true", help="print JSON")
+    type_year.add_argument("--municipality", default="", metavar="CODE",
+                           help="whose reports (default: municipality 1)")
     rebuild = ssub.add_parser(
         "rebuild", help="recount every rollup (after a time zone change); it holds the write "
         "lock while it runs, some 15 s a million reports: run it when the line is quiet")
@@ -68,11 +71,11 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def type_year_table(db: Database) -> dict[str, Any]:
-    span = await panels.data_span(db)
+async def type_year_table(db: Database, municipality: int = 1) -> dict[str, Any]:
+    span = await panels.data_span(db, (municipality,))
     if span is None:
         return {"years": [], "types": {}, "totals": {}, "total": 0}
-    f = panels.Filters(span[0], span[1] + timedelta(days=1))
+    f = panels.Filters(span[0], span[1] + timedelta(days=1), municipalities=(municipality,))
     table = await panels.type_year(db, f)
     years = sorted({y for row in table.values() for y in row})
     totals = {y: sum(row.get(y, 0) for row in table.values()) for y in years}
@@ -82,7 +85,10 @@ async def type_year_table(db: Database) -> dict[str, Any]:
 async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     async with Database(settings.database) as db:
         if args.stats_command == "type-year":
-            data = await type_year_table(db)
+            town = await _municipality(db, args.municipality)
+            if town is None:
+                return 2
+            data = await type_year_table(db, town)
             if args.json:
                 print(json.dumps(data, indent=2))
                 return 0
@@ -120,17 +126,22 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _zones(settings: Settings, args: argparse.Namespace) -> int:
-    from ivr.store.municipalities import Municipalities
+async def _municipality(db: Database, code: str) -> int | None:
+    """The id of the municipality ``code`` (1 when none is given); None, said, if unknown."""
+    if not code:
+        return 1
+    found = await Municipalities(db).by_code(code)
+    if found is None:
+        print(f"alerta: no municipality {code!r}", file=sys.stderr)
+        return None
+    return found.id
 
+
+async def _zones(settings: Settings, args: argparse.Namespace) -> int:
     async with Database(settings.database) as db:
-        town = 1
-        if args.municipality:
-            found = await Municipalities(db).by_code(args.municipality)
-            if found is None:
-                print(f"alerta: no municipality {args.municipality!r}", file=sys.stderr)
-                return 2
-            town = found.id
+        town = await _municipality(db, args.municipality)
+        if town is None:
+            return 2
         if args.zones_command == "list":
             shapes = await zonestore.load(db, town)
             source = ("imported" if await zonestore.imported(db, town)

@@ -160,8 +160,9 @@ def _minutes(seconds: float | None) -> str:
 
 
 def pdf(week: Week, labels: Mapping[str, str], types: Sequence[str],
-        shapes: Sequence[ZoneShape], tx: Callable[[str], str]) -> bytes:
-    """The committee report as a PDF (A4, core fonts, the charts as vector drawings)."""
+        shapes: Sequence[ZoneShape], tx: Callable[[str], str], town: str = "") -> bytes:
+    """The committee report of the municipality ``town`` as a PDF (A4, core fonts, the
+    charts as vector drawings)."""
     doc = FPDF(format="A4")
     doc.set_auto_page_break(True, margin=14)
     doc.set_title(_latin1(tx("committee_title")))
@@ -169,6 +170,8 @@ def pdf(week: Week, labels: Mapping[str, str], types: Sequence[str],
     doc.set_font("Helvetica", "B", 15)
     doc.cell(0, 8, _latin1(tx("committee_title")), new_x="LMARGIN", new_y="NEXT")
     doc.set_font("Helvetica", "", 11)
+    if town:
+        doc.cell(0, 7, _latin1(town), new_x="LMARGIN", new_y="NEXT")
     doc.cell(0, 7, _latin1(f"{tx('week')} {week.monday:%G-W%V}: {week.monday:%Y-%m-%d} - "
                            f"{week.sunday:%Y-%m-%d}"), new_x="LMARGIN", new_y="NEXT")
     doc.ln(2)

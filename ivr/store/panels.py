@@ -124,7 +124,8 @@ def _sql(src: Source, f: Filters, p: Plan) -> tuple[str, list[Any]]:
 
 
 async def grouped(db: Database, src: Source, f: Filters) -> dict[tuple[Any, ...], list[int]]:
-    """{group key: [sum of each measure]} over the filtered range."""
+    """{group key: [sum of each measure]} over the filtered range; a group that sums to
+    nothing is left out (a report that moved zone leaves a row of zeros behind)."""
     sql, params = _sql(src, f, plan(f.since, f.until))
     if not sql:
         return {}
@@ -137,7 +138,7 @@ async def grouped(db: Database, src: Source, f: Filters) -> dict[tuple[Any, ...]
             out[key] = [a + b for a, b in zip(out[key], values, strict=True)]
         else:
             out[key] = values
-    return out
+    return {k: v for k, v in out.items() if any(v)}
 
 
 def _by(keys: Sequence[str], measures: Sequence[str],
@@ -249,7 +250,8 @@ async def by_week_type(db: Database, f: Filters) -> dict[str, dict[str, int]]:
 
 
 async def density(db: Database, f: Filters, clock: Clock) -> dict[int, int]:
-    """{map cell: located reports} (cells of 1/500 of a degree; see schema.CELLS_PER_DEGREE)."""
+    """{map cell: located reports} (cells of 1/500 of a degree; see schema.CELLS_PER_DEGREE).
+    ``clock``: the municipalities' of ``f`` (it places the end days' bounds)."""
     p = plan(f.since, f.until)
     out: dict[int, int] = {}
     if p.months:
@@ -312,15 +314,19 @@ class Kpis:
 
     @property
     def first_action_median_s(self) -> float | None:
-        """The median, placed by linear interpolation inside its bucket (approximate)."""
+        return self.first_action_percentile_s(0.5)
+
+    def first_action_percentile_s(self, share: float) -> float | None:
+        """The time within which ``share`` of reports were acted on, placed by linear
+        interpolation inside its bucket (approximate: the rollups keep buckets)."""
         if not self.first_action_n:
             return None
-        half, seen, low = self.first_action_n / 2, 0, 0
+        wanted, seen, low = self.first_action_n * share, 0, 0
         for bucket, count in enumerate(self.first_action_buckets):
             high = (FIRST_ACTION_BOUNDS[bucket] if bucket < len(FIRST_ACTION_BOUNDS)
                     else FIRST_ACTION_BOUNDS[-1] * 2)
-            if count and seen + count >= half:
-                return low + (high - low) * (half - seen) / count
+            if count and seen + count >= wanted:
+                return low + (high - low) * (wanted - seen) / count
             seen += count
             low = high
         return float(low)
@@ -331,6 +337,9 @@ _KPI_MEASURES = ("n", *(f"st_{s}" for s in STATES), "fa_n", "fa_s", *FA_BUCKETS,
 
 
 async def kpis(db: Database, f: Filters, clock: Clock, now: datetime | None = None) -> Kpis:
+    """The response indicators. ``clock`` places the range's ends for the owed callbacks
+    read from the reports: the municipalities of ``f`` should share it (the metropolitan
+    view asks each municipality on its own clock)."""
     rows = await grouped(db, _by(("1",), _KPI_MEASURES), f)
     values = rows.get((1,), [0] * len(_KPI_MEASURES))
     v = dict(zip(_KPI_MEASURES, values, strict=True))
@@ -377,9 +386,7 @@ async def data_span(db: Database, municipalities: Sequence[int] = (1,)
                               f" ({marks}) AND n != 0", tuple(municipalities))
     last = await db.fetchone(f"SELECT max(day) FROM rollup_day WHERE municipality_id IN"
                              f" ({marks}) AND n != 0", tuple(municipalities))
-    if first is None or first[0] is None:
-        return None
-    if first is None or last is None:
+    if first is None or first[0] is None or last is None:
         return None
     return date.fromisoformat(first[0]), date.fromisoformat(last[0])
 

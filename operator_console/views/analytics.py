@@ -17,7 +17,7 @@ from ivr.store import panels, rollup, zonestore
 from ivr.store.panels import Filters
 from operator_console.render import language_of, page
 from operator_console.security import municipality_id, person_of, requires
-from operator_console.state import Console, console_of, desk_of
+from operator_console.state import Console, console_of, desk_of, municipalities_of
 from operator_console.views import analytics_text
 from operator_console.views.queue import incident_types
 
@@ -160,9 +160,12 @@ async def _audit_export(console: Console, request: web.Request, kind: str, f: Fi
                                     municipality=f.municipalities[0])
 
 
-def _filename(f: Filters, ext: str) -> str:
+async def _filename(request: web.Request, f: Filters, ext: str) -> str:
+    """Named after the municipality whose reports it holds (codes are URL-safe)."""
     last = f.until - timedelta(days=1)
-    return f"alerta-reports-{f.since:%Y%m%d}-{last:%Y%m%d}.{ext}"
+    town = await municipalities_of(request).get(f.municipalities[0])
+    code = town.code if town else str(f.municipalities[0])
+    return f"alerta-{code}-reports-{f.since:%Y%m%d}-{last:%Y%m%d}.{ext}"
 
 
 async def _stream(request: web.Request, chunks: Any, content_type: str,
@@ -193,7 +196,7 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     clock = await dashboard.stored_clock(console.db, f.municipalities[0])
     await _audit_export(console, request, "csv", f)
     return await _stream(request, exports.csv_chunks(console.db.path, f, clock),
-                         "text/csv; charset=utf-8", _filename(f, "csv"))
+                         "text/csv; charset=utf-8", await _filename(request, f, "csv"))
 
 
 @requires(Role.ANALYST)
@@ -205,7 +208,7 @@ async def export_geojson(request: web.Request) -> web.StreamResponse:
                                                                    f.municipalities[0])}
     await _audit_export(console, request, "geojson", f)
     return await _stream(request, exports.geojson_chunks(console.db.path, f, clock, centroids),
-                         "application/geo+json", _filename(f, "geojson"))
+                         "application/geo+json", await _filename(request, f, "geojson"))
 
 
 @requires(Role.ANALYST)
@@ -214,13 +217,14 @@ async def export_xlsx(request: web.Request) -> web.StreamResponse:
     f = await filters_of(request, console)
     clock = await dashboard.stored_clock(console.db, f.municipalities[0])
     await _audit_export(console, request, "xlsx", f)
+    name = await _filename(request, f, "xlsx")
     with tempfile.TemporaryDirectory(prefix="alerta-xlsx-") as folder:
         target = Path(folder) / "export.xlsx"
         await asyncio.to_thread(exports.write_xlsx, console.db.path, f, clock, target)
         data = target.read_bytes()
     return web.Response(body=data, headers={
         "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "Content-Disposition": f'attachment; filename="{_filename(f, "xlsx")}"',
+        "Content-Disposition": f'attachment; filename="{name}"',
         "Cache-Control": "private, no-store",
     })
 
@@ -263,7 +267,9 @@ async def committee_pdf(request: web.Request) -> web.Response:
     tx = analytics_text.translator(language)
     shapes = await zonestore.load(console.db, municipality_id(request))
     types = dashboard.ordered_types(known, week.types)
-    data = await asyncio.to_thread(committee.pdf, week, labels, types, shapes, tx)
+    town = await municipalities_of(request).get(municipality_id(request))
+    data = await asyncio.to_thread(committee.pdf, week, labels, types, shapes, tx,
+                                   town.name if town else "")
     return web.Response(body=data, headers={
         "Content-Type": "application/pdf",
         "Content-Disposition": f'inline; filename="committee-{week.monday:%G-W%V}.pdf"',

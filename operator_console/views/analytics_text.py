@@ -89,6 +89,15 @@ TEXT: dict[str, tuple[str, str]] = {
                  "Map drawn without any outside service; approximate sample zones unless "
                  "official ones were imported."),
     "panel_times": ("tiempo de cada panel (ms)", "time per panel (ms)"),
+    "metro_note": ("Cada municipalidad en su hora local: este mes hasta hoy y el mes "
+                   "anterior completo.",
+                   "Each municipality on its own clock: this month so far and the whole "
+                   "month before."),
+    "this_month": ("Este mes", "This month"),
+    "month_before": ("Mes anterior", "Month before"),
+    "first_action_p90": ("Primera acción, 90 % en", "First action, 90 % within"),
+    "by_type_month": ("Por tipo, este mes", "By type, this month"),
+    "by_type_before": ("Por tipo, mes anterior", "By type, month before"),
 }
 
 

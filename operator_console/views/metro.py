@@ -51,10 +51,11 @@ async def metro_page(request: web.Request) -> web.Response:
             labels.setdefault(code, name)
         columns.append({
             "town": town, "since": first, "today": today, "kpis": k, "by_type": by_type,
-            "before": sum(last.values()), "reports": sum(by_type.values()),
+            "before_by_type": last, "before": sum(last.values()),
+            "reports": sum(by_type.values()),
         })
-    types = sorted({t for c in columns for t in c["by_type"]},
-                   key=lambda t: -sum(c["by_type"].get(t, 0) for c in columns))
+    types = sorted({t for c in columns for t in (*c["by_type"], *c["before_by_type"])},
+                   key=lambda t: (-sum(c["by_type"].get(t, 0) for c in columns), t))
     return page(request, "metro.html", columns=columns, types=types, labels=labels,
                 tx=analytics_text.translator(language), number=charts.number,
                 percent=dashboard.percent, signed_percent=dashboard.signed_percent,

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.analytics import charts, dashboard, public
-from ivr.domain.municipalities import Municipality
+from ivr.domain.municipalities import RANGE, Municipality
 from ivr.store import zonestore
 from operator_console.render import language_of, page
 from operator_console.security import parse_id
@@ -61,14 +61,25 @@ class _Unknown(Exception):
     """No such (public) municipality, or none named where several share the deployment."""
 
 
-async def _town(request: web.Request, named: str | None) -> Municipality:
-    """The municipality named (by code or jurisdiction), or the only one there is."""
-    towns = [m for m in await municipalities_of(request).all() if m.public_page]
+async def _town(request: web.Request, named: str | None,
+                asked: str = "municipality") -> Municipality:
+    """The municipality named (by code or jurisdiction), or the only one there is;
+    ``asked``: the parameter that names it (the error says which to give)."""
+    every = await municipalities_of(request).all()
+    towns = [m for m in every if m.public_page]
     if named is None or named == "":
-        if len(towns) == 1 and len(await municipalities_of(request).all()) == 1:
+        if len(towns) == 1 and len(every) == 1:
             return towns[0]
-        raise _Unknown("name the municipality: several share this service")
-    found = next((m for m in towns if named in (m.code, m.jurisdiction_id)), None)
+        if not towns:
+            raise _Unknown("no municipality publishes its data here")
+        known = [m.jurisdiction_id if asked == "jurisdiction_id" else m.code for m in towns]
+        raise _Unknown(f"{asked} is required: several municipalities share this service"
+                       f" ({', '.join(known)})")
+    # The name the parameter stands for first, then the other (a code and another
+    # municipality's jurisdiction id may be spelt alike).
+    first = "jurisdiction_id" if asked == "jurisdiction_id" else "code"
+    found = next((m for m in towns if getattr(m, first) == named), None) or next(
+        (m for m in towns if named in (m.code, m.jurisdiction_id)), None)
     if found is None:
         raise _Unknown(f"no municipality {named[:40]!r} here")
     return found
@@ -160,7 +171,8 @@ async def services_json(request: web.Request) -> web.Response:
 
     async def make() -> tuple[int, bytes]:
         try:
-            town = await _town(request, request.query.get("jurisdiction_id"))
+            town = await _town(request, request.query.get("jurisdiction_id"),
+                              "jurisdiction_id")
         except _Unknown as exc:
             return _error(400, str(exc))
         return 200, _json(public.services(await incident_types(console, town.id),
@@ -172,7 +184,8 @@ async def services_json(request: web.Request) -> web.Response:
 async def _requests(request: web.Request, console: Console,
                     query: dict[str, str]) -> tuple[int, bytes]:
     try:
-        town = await _town(request, request.query.get("jurisdiction_id"))
+        town = await _town(request, request.query.get("jurisdiction_id"),
+                              "jurisdiction_id")
     except _Unknown as exc:
         return _error(400, str(exc))
     clock = await dashboard.stored_clock(console.db, town.id)
@@ -208,7 +221,7 @@ async def request_json(request: web.Request) -> web.Response:
     number = parse_id(request.match_info["report"])
 
     async def make() -> tuple[int, bytes]:
-        if number is None:
+        if number is None or not 1 <= number < RANGE:  # no number of any municipality
             return _error(404, "no such public service request")
         return await _requests(request, console, {"service_request_id": str(number)})
 
