@@ -6,6 +6,7 @@ municipality has its own lines (made by ``alerta municipalities add``'s use case
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 from pathlib import Path
@@ -190,3 +191,28 @@ async def test_migration_of_a_database_made_before_municipalities(tmp_path: Path
         after_one, after_two = await db.write(next_ones)
         assert after_one > max(r[0] for r in old["reports"])
         assert after_two == report_id(2, 1)
+
+
+async def test_callers_type_their_own_municipalitys_zones(settings: Settings,
+                                                         tmp_path: Path) -> None:
+    """San Isidro imported its zones (codes 70 and 71); Miraflores did not (the settings'
+    1..9 stand for it). Each caller's zone is checked against their own municipality's."""
+    from ivr.domain import zones as geo
+    from ivr.store import zonestore
+    from ivr.testing import make_tone_wav
+
+    voice = make_tone_wav(tmp_path / "voice.wav", 1.0)
+    async with running_line(settings) as line:
+        town = await open_san_isidro(line)
+        shapes = [dataclasses.replace(z, code=code) for z, code
+                  in zip(geo.sample()[:2], ("70", "71"), strict=True)]
+        await zonestore.replace_all(line.svc.db, shapes, actor="test", municipality=town)
+        theirs = await line.call(script=f"report?line={SAN_ISIDRO_REPORT}", voice=voice,
+                                 keys=["1", "2", "1", "7#", "70#", "1"], caller_id="987000003")
+        ours = await line.call(keys=["1", "2", "1", "70#", "7#", "1"], voice=voice,
+                               caller_id="987000004")
+        rows = {r["caller"]: r for r in await line.reports()}
+        assert rows["987000003"]["zone"] == "70"  # San Isidro's, not Miraflores' 7
+        assert rows["987000004"]["zone"] == "7"  # Miraflores' own; San Isidro's 70 refused
+        for result in (theirs, ours):
+            assert heard(result.played).count("es/zone_invalid") == 1

@@ -67,6 +67,8 @@ class ReportBook(Protocol):
 
 class Directory(Protocol):
     async def lookup(self, number: str, municipality: int = 1) -> Location | None: ...
+    async def zones(self, municipality: int) -> frozenset[str]:
+        """The zone codes the municipality imported; empty when it imported none."""
 
 
 class ClipKeeper(Protocol):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 
 from ivr import variables
 from ivr.core.call_control import (
@@ -18,6 +19,7 @@ from ivr.core.call_control import (
     RecordingFailed,
 )
 from ivr.core.ports import Deps, Location, NewReport
+from ivr.core.records import StoreError
 from ivr.domain.clips import ClipInfo, ClipInvalid
 from ivr.domain.incidents import OPERATOR_PRIORITY, OPERATOR_TYPE_ID
 from ivr.domain.lines import Action, OnFail
@@ -188,15 +190,28 @@ async def _location(call: Call, caller_id: str | None) -> None:
     if known is not None:
         await deps.book.set_location(call.report, known)
         return
+    zones = await _keypad_zones(call)
     for attempt in range(deps.config.menu_tries):
         typed, timed_out = await call.ask_number("zone_enter", max_digits=4)
         if not typed and not timed_out:
             return  # '#' alone: the caller does not know the zone
-        if typed in deps.config.zones:
+        if typed in zones:
             await deps.book.set_location(call.report, Location(zone=typed, source="keypad"))
             return
         if attempt + 1 < deps.config.menu_tries:
             await call.say("zone_invalid" if typed else "no_input")
+
+
+async def _keypad_zones(call: Call) -> Collection[str]:
+    """The zones a caller may type: those the line's municipality imported, else (none
+    imported, or the store away) the settings' zones."""
+    try:
+        imported = await call.deps.directory.zones(call.line.municipality)
+    except StoreError as exc:
+        logger.warning("call %s: zones not read (%s); the settings' zones stand",
+                       call.call_id, exc)
+        imported = frozenset()
+    return imported or call.deps.config.zones
 
 
 async def _room_to_record(call: Call) -> bool:

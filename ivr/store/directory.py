@@ -44,6 +44,11 @@ class CallerDirectory:
             source="directory",
         )
 
+    async def zones(self, municipality: int) -> frozenset[str]:
+        rows = await self.db.fetchall("SELECT code FROM zones WHERE municipality_id = ?",
+                                      (municipality,))
+        return frozenset(str(r[0]) for r in rows)
+
     async def import_csv(self, text: str, municipality: int = 1) -> ImportResult:
         """Load ``number,address,zone,lat,lon`` rows (header required); bad rows are listed."""
         reader = csv.DictReader(io.StringIO(text))
