@@ -25,6 +25,14 @@ def test_add_list_edit_neighbours_and_roles(tmp_path: Path) -> None:
     assert "san_isidro_report" in listed and "5552000" in listed
     assert "san_isidro_status" in listed and "5552001" in listed
 
+    # An emptied jurisdiction id falls back to the code, as when the municipality was added.
+    assert alerta(tmp_path, "municipalities", "edit", "san-isidro", "--jurisdiction", "pe-si"
+                  ).returncode == 0
+    assert "jurisdiction=pe-si" in alerta(tmp_path, "municipalities", "list").stdout
+    assert alerta(tmp_path, "municipalities", "edit", "san-isidro", "--jurisdiction", ""
+                  ).returncode == 0
+    assert "jurisdiction=san-isidro" in alerta(tmp_path, "municipalities", "list").stdout
+
     # Refusals name the problem and change nothing.
     taken = alerta(tmp_path, "municipalities", "add", "san-isidro", "--name", "Otra")
     assert taken.returncode == 1 and "taken" in taken.stderr
@@ -64,6 +72,7 @@ def test_add_list_edit_neighbours_and_roles(tmp_path: Path) -> None:
         events = db.execute("SELECT kind, municipality_id FROM events WHERE kind LIKE"
                             " 'municipality.%' ORDER BY id").fetchall()
         assert events == [("municipality.changed", 1), ("municipality.added", 2),
-                          ("municipality.neighbour", 2), ("municipality.neighbour", 1)]
+                          ("municipality.neighbour", 2), ("municipality.neighbour", 1),
+                          ("municipality.changed", 2), ("municipality.changed", 2)]
     finally:
         db.close()

@@ -68,14 +68,23 @@ async def test_a_report_outside_its_range_is_refused_by_the_store(settings: Sett
         with pytest.raises(sqlite3.IntegrityError, match="range"):
             await db.write(wrong)
 
-        async def move(conn: object) -> None:
-            await conn.execute("UPDATE reports SET municipality_id = 2")  # type: ignore[attr-defined]
-
         async def first(conn: object) -> int:
             return await next_free_number(conn, 2)  # type: ignore[arg-type]
 
         assert await db.write(first) == RANGE + 1
-        await db.write(move)  # no rows yet: nothing to refuse
+
+        async def right(conn: object) -> None:
+            await conn.execute(  # type: ignore[attr-defined]
+                "INSERT INTO reports (id, municipality_id, type, priority, created_at,"
+                " updated_at) VALUES (5, 1, 'noise', 5, 'x', 'x')")
+
+        await db.write(right)
+
+        async def move(conn: object) -> None:
+            await conn.execute("UPDATE reports SET municipality_id = 2")  # type: ignore[attr-defined]
+
+        with pytest.raises(sqlite3.IntegrityError, match="stays in its municipality"):
+            await db.write(move)  # a report is handed over, never moved
 
 
 async def test_each_municipality_hears_its_greeting_and_numbers_its_reports(

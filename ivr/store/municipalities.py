@@ -101,8 +101,9 @@ class Municipalities:
             sets += ["timezone = ?", "utc_offset_minutes = ?"]
             params += [timezone, standard_offset(timezone)]
         if jurisdiction_id is not None:
-            sets.append("jurisdiction_id = ?")
-            params.append(jurisdiction_id.strip() or code or "")
+            # empty: the (new, else current) code, as when the municipality was added
+            sets.append("jurisdiction_id = coalesce(?, code)")
+            params.append(jurisdiction_id.strip() or code)
         if public_page is not None:
             sets.append("public_page = ?")
             params.append(int(public_page))
