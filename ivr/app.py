@@ -20,6 +20,7 @@ from ivr.core.phone_prompts import PhoneRecorder
 from ivr.core.ports import Deps, FlowConfig
 from ivr.metrics import process_metrics
 from ivr.promptaudio.library import PromptLibrary
+from ivr.store import engine as store_engine
 from ivr.store.db import Database, StoreError
 from ivr.store.directory import CallerDirectory
 from ivr.store.journal import Journal
@@ -77,7 +78,7 @@ async def services(
     """
     vault = ClipVault(settings.voiceclips, settings.incoming_dir)
     refused = vault.prepare()  # a full disk: logged, alerted and retried by the reconciler
-    db = await Database(settings.database).open()
+    db = await store_engine.database(settings.database).open()
     journal = Journal(settings.journal_folder).open()
     reconciler = None
     after_journal: asyncio.Task[None] | None = None

@@ -242,11 +242,11 @@ async def _users(settings: Settings, args: argparse.Namespace) -> int:
     import secrets
 
     from ivr.domain.roles import Role
-    from ivr.store.db import Database
+    from ivr.store import engine as store_engine
     from ivr.store.municipalities import Municipalities
     from ivr.store.users import UserError, Users
 
-    async with Database(settings.database) as db:
+    async with store_engine.database(settings.database) as db:
         users = Users(db)
         registry = Municipalities(db)
         places = {m.id: m.code for m in await registry.all()}

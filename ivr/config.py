@@ -37,7 +37,8 @@ EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 # Settings that are plain scalars: name → (type, default, one-line documentation).
 # The README's settings table is checked against this (tests/test_docs.py).
 SCALARS: dict[str, tuple[type, Any, str]] = {
-    "database": (Path, Path("var/alerta.sqlite3"), "SQLite database file"),
+    "database": (Path, Path("var/alerta.sqlite3"),
+                 "SQLite database file, or postgresql://user@host:port/name for the shared store"),
     "voiceclips": (Path, Path("voiceclips"), "where finished clips live (YYYY/MM/DD/)"),
     "recordings_tmp": (
         Path,
@@ -162,7 +163,7 @@ class Zone:
 
 @dataclass(frozen=True)
 class Settings:
-    database: Path = Path("var/alerta.sqlite3")
+    database: Path | str = Path("var/alerta.sqlite3")  # a str only for postgresql://…
     voiceclips: Path = Path("voiceclips")
     recordings_tmp: Path = Path("")
     journal_dir: Path = Path("")
@@ -273,7 +274,8 @@ class Settings:
     @property
     def prompt_library_folder(self) -> Path:
         return self.prompt_library if str(self.prompt_library) not in ("", ".") else (
-            self.database.parent / "prompt-library"
+            self.database.parent / "prompt-library" if isinstance(self.database, Path)
+            else self.voiceclips / ".prompt-library"  # shared by every controller, like clips
         )
 
     @property
@@ -357,6 +359,8 @@ class Settings:
 def _coerce(name: str, kind: type, raw: Any) -> Any:
     try:
         if kind is Path:
+            if name == "database" and str(raw).startswith(("postgresql://", "postgres://")):
+                return str(raw)  # a PostgreSQL address is not a file
             return Path(str(raw))
         if kind is bool:
             if isinstance(raw, bool):

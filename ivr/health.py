@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from ivr.metrics import disk_free_bytes
@@ -105,8 +106,10 @@ class Health:
         short: list[str] = []
         seen: dict[int, str] = {}
         lowest: float | None = None
-        for name, folder in (("clips", self._settings.voiceclips),
-                             ("database", self._settings.database.parent)):
+        folders = [("clips", self._settings.voiceclips)]
+        if isinstance(self._settings.database, Path):  # PostgreSQL's disk is its server's
+            folders.append(("database", self._settings.database.parent))
+        for name, folder in folders:
             try:
                 free, device = disk_free_bytes(folder)
             except OSError as exc:

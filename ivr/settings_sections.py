@@ -37,6 +37,6 @@ class AgiSection:
 @dataclass(frozen=True, slots=True)
 class HealthSection:
     voiceclips: Path
-    database: Path
+    database: Path | str  # str: a postgresql:// address
     db_wait_s: float = 2.0  # how long /healthz waits for its test write
     min_free_mb: int = 500  # free space a disk needs to count as healthy

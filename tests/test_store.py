@@ -11,13 +11,17 @@ import pytest
 from ivr.app import Services
 from ivr.core.ports import Location, NewReport
 from ivr.domain.clips import ClipInfo
+from ivr.store import engine as store_engine
 from ivr.store.db import Database, StoreError
+
+pytestmark = pytest.mark.store
 
 
 def new_report(type_id: str = "robbery", caller: str | None = "5551234") -> NewReport:
     return NewReport(type_id, 2, False, "es", "1795584686.1", caller, caller)
 
 
+@pytest.mark.sqlite
 async def test_database_is_configured_for_durability(svc: Services) -> None:
     conn = sqlite3.connect(svc.settings.database)
     try:
@@ -35,7 +39,7 @@ async def test_database_is_configured_for_durability(svc: Services) -> None:
 
 
 async def test_reader_is_read_only(svc: Services) -> None:
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+    with pytest.raises(sqlite3.OperationalError, match="read-?only"):
         await svc.db.fetchall("INSERT INTO directory (number, updated_at) VALUES ('1', 'x')")
 
 
@@ -91,13 +95,13 @@ async def test_a_failing_write_spoils_only_itself_in_a_shared_batch(svc: Service
 
 async def test_reopening_keeps_reports_and_does_not_rerun_migrations(svc: Services) -> None:
     number = await svc.reports.open_report(new_report())
-    async with Database(svc.settings.database) as again:
+    async with store_engine.database(svc.settings.database) as again:
         row = await again.fetchone("SELECT type FROM reports WHERE id = ?", (number,))
         assert row is not None and row["type"] == "robbery"
 
 
 async def test_write_after_close_is_refused_clearly(svc: Services) -> None:
-    db = await Database(svc.settings.database.with_name("other.sqlite3")).open()
+    db = await store_engine.database(svc.settings.database).open()
     await db.close()
     with pytest.raises(StoreError, match="closed"):
         await db.write(lambda conn: conn.execute("SELECT 1"))
@@ -130,6 +134,7 @@ async def test_directory_import_and_lookup(svc: Services) -> None:
     assert await svc.directory.lookup("5550000") is None
 
 
+@pytest.mark.sqlite
 async def test_a_write_waits_off_the_loop_while_another_process_holds_the_write_lock(
     svc: Services,
 ) -> None:
@@ -152,6 +157,7 @@ async def test_a_write_waits_off_the_loop_while_another_process_holds_the_write_
     assert [r["number"] for r in await svc.reports.listing()] == [number]
 
 
+@pytest.mark.sqlite
 async def test_statement_journals_stay_in_memory(svc: Services) -> None:
     writer = svc.db._writer
     assert writer is not None

@@ -15,6 +15,7 @@ import aiosqlite
 
 from ivr.config import Settings
 from ivr.domain import zones as geo
+from ivr.store import engine as store_engine
 from ivr.store import panels, rollup, zonestore
 from ivr.store.db import Database
 from ivr.store.demo import TABLE1_ROWS, Generator, load
@@ -53,7 +54,7 @@ def add_parsers(sub: Any) -> None:
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     clock = rollup.clock_for(settings.analytics_timezone)
-    async with Database(settings.database) as db:
+    async with store_engine.database(settings.database) as db:
         gen = Generator(settings.keypad, await zonestore.load(db), clock,
                         settings.callback_deadlines(), seed=args.seed)
         began = time.perf_counter()
@@ -83,7 +84,7 @@ async def type_year_table(db: Database, municipality: int = 1) -> dict[str, Any]
 
 
 async def _stats(settings: Settings, args: argparse.Namespace) -> int:
-    async with Database(settings.database) as db:
+    async with store_engine.database(settings.database) as db:
         if args.stats_command == "type-year":
             town = await _municipality(db, args.municipality)
             if town is None:
@@ -138,7 +139,7 @@ async def _municipality(db: Database, code: str) -> int | None:
 
 
 async def _zones(settings: Settings, args: argparse.Namespace) -> int:
-    async with Database(settings.database) as db:
+    async with store_engine.database(settings.database) as db:
         town = await _municipality(db, args.municipality)
         if town is None:
             return 2

@@ -86,15 +86,18 @@ def create_table(r: Rollup) -> str:
     return f"CREATE TABLE {r.table} (\n    " + ",\n    ".join(lines) + "\n) WITHOUT ROWID;"
 
 
-def upsert(r: Rollup, report: str, sign: int, when: str = "") -> str:
+def upsert(r: Rollup, report: str, sign: int, when: str = "", *, portable: bool = False) -> str:
     """Add (sign 1) or take away (sign -1) one report's contribution.
 
     The report's facts are read from ``analytics_scratch``, where the trigger put
     them once: read through the view, every ``hour IS n`` would work the local
     time out again, and a report insert would cost three times as much.
+    ``portable`` casts each truth to an integer, as PostgreSQL needs (SQLite's
+    migrations keep the text they were run with).
     """
     names = ", ".join(r.measure_names)
-    values = ", ".join(expr if sign > 0 else f"-({expr})" for _, expr in r.measures)
+    exprs = [f"CAST(({e}) AS INTEGER)" if portable else e for _, e in r.measures]
+    values = ", ".join(e if sign > 0 else f"-({e})" for e in exprs)
     keys = ", ".join(r.keys)
     where = " AND ".join(w for w in (f"id = {report}", r.where, when and f"({when})") if w)
     sets = ", ".join(f"{m} = {m} + excluded.{m}" for m in r.measure_names)
@@ -171,29 +174,29 @@ SCRATCH = """CREATE TABLE analytics_scratch (
 );"""
 
 
-def _body(report: str, sign: int, *, update: bool = False) -> str:
+def _body(report: str, sign: int, *, update: bool = False, portable: bool = False) -> str:
     lines = [f"INSERT INTO analytics_scratch SELECT {', '.join(FACTS)}"
              f" FROM report_facts WHERE id = {report};"]
     for r in ROLLUPS:
         when = _changed(r.columns) if update else ""
-        lines.append(upsert(r, report, sign, when))
+        lines.append(upsert(r, report, sign, when, portable=portable))
     lines.append("DELETE FROM analytics_scratch;")
     return "\n".join("    " + line.replace("\n", "\n    ") for line in lines)
 
 
-def triggers() -> str:
-    """The rollup triggers, as generated (migration 009's)."""
+def triggers(*, portable: bool = False) -> str:
+    """The rollup triggers, as generated (migration 009's; ``portable``: PostgreSQL's too)."""
     columns = tuple(dict.fromkeys(c for r in ROLLUPS for c in r.columns))
     of, when = ", ".join(columns), _changed(columns)
     return "\n\n".join((
         "CREATE TRIGGER analytics_report_added AFTER INSERT ON reports\nBEGIN\n"
-        + _body("NEW.id", 1) + "\nEND;",
+        + _body("NEW.id", 1, portable=portable) + "\nEND;",
         "CREATE TRIGGER analytics_report_removed BEFORE DELETE ON reports\nBEGIN\n"
-        + _body("OLD.id", -1) + "\nEND;",
+        + _body("OLD.id", -1, portable=portable) + "\nEND;",
         f"CREATE TRIGGER analytics_report_leaving BEFORE UPDATE OF {of} ON reports\n"
-        f"WHEN {when}\nBEGIN\n" + _body("OLD.id", -1, update=True) + "\nEND;",
+        f"WHEN {when}\nBEGIN\n" + _body("OLD.id", -1, update=True, portable=portable) + "\nEND;",
         f"CREATE TRIGGER analytics_report_arriving AFTER UPDATE OF {of} ON reports\n"
-        f"WHEN {when}\nBEGIN\n" + _body("NEW.id", 1, update=True) + "\nEND;",
+        f"WHEN {when}\nBEGIN\n" + _body("NEW.id", 1, update=True, portable=portable) + "\nEND;",
     ))
 
 
