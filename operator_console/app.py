@@ -26,6 +26,7 @@ from ivr.domain.roles import Role
 from ivr.health import WorkerStatus
 from ivr.metrics import Metrics, process_metrics
 from ivr.promptaudio.library import PromptLibrary
+from ivr.store import engine as store_engine
 from ivr.store.case_records import CaseRecords
 from ivr.store.casework import CaseError, Casework
 from ivr.store.db import Database, StoreError
@@ -172,7 +173,7 @@ def create_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         own = db is None
-        store = db if db is not None else await Database(settings.database).open()
+        store = db if db is not None else await store_engine.database(settings.database).open()
         queries = ConsoleQueries(store)
         feed = EventFeed(store, queries)
         console = Console(

@@ -67,8 +67,8 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"alerta: {exc}", file=sys.stderr)
             return 2
-    print(f"loaded {count:,} demo reports (Table 1, seed {args.seed}) into {settings.database}"
-          f" in {time.perf_counter() - began:.1f} s")
+    print(f"loaded {count:,} demo reports (Table 1, seed {args.seed}) into"
+          f" {store_engine.describe(settings.database)} in {time.perf_counter() - began:.1f} s")
     return 0
 
 

@@ -21,3 +21,14 @@ def database(location: Path | str, metrics: Metrics | None = None) -> Database:
 
         return PgDatabase(str(location), metrics)
     return Database(Path(location), metrics)
+
+
+def describe(location: Path | str) -> str:
+    """The store's address for a log line or a message: never its password."""
+    if is_postgres(location):
+        from psycopg.conninfo import conninfo_to_dict
+
+        parts = conninfo_to_dict(str(location))
+        return (f"PostgreSQL database {parts.get('dbname', '?')} on"
+                f" {parts.get('host', 'localhost')}:{parts.get('port', 5432)}")
+    return str(location)

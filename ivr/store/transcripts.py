@@ -54,6 +54,12 @@ def _marks(items: Sequence[object]) -> str:
     return ",".join("?" * len(items))
 
 
+def _replacing(*columns: str) -> str:
+    """A second run's result replaces the first's (the same on both engines)."""
+    return " ON CONFLICT (clip_id) DO UPDATE SET " + ", ".join(
+        f"{c} = excluded.{c}" for c in columns)
+
+
 async def has_work(db: Database, kinds: Sequence[str], now: datetime, lease_s: float) -> bool:
     """Anything to claim? A cheap read, so waking on every commit costs no write."""
     expired = iso(now - timedelta(seconds=lease_s))
@@ -202,9 +208,11 @@ async def finish_audio(db: Database, job: Job, facts: AudioFacts, now: datetime)
     async def op(conn: aiosqlite.Connection) -> None:
         await _done(conn, job, at)
         await conn.execute(
-            "INSERT OR REPLACE INTO clip_audio (clip_id, duration_s, peak_dbfs, loudness_dbfs,"
+            "INSERT INTO clip_audio (clip_id, duration_s, peak_dbfs, loudness_dbfs,"
             " silence_share, playback_path, playback_s, lead_trim_s, gain_db, waveform, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _replacing(
+                "duration_s", "peak_dbfs", "loudness_dbfs", "silence_share", "playback_path",
+                "playback_s", "lead_trim_s", "gain_db", "waveform", "created_at"),
             (job.clip_id, facts.duration_s, facts.peak_dbfs, facts.loudness_dbfs,
              facts.silence_share, facts.playback_path, facts.playback_s, facts.lead_trim_s,
              facts.gain_db, json.dumps(list(facts.waveform)), at),
@@ -239,9 +247,11 @@ async def finish_transcript(
     async def op(conn: aiosqlite.Connection) -> None:
         await _done(conn, job, at)
         await conn.execute(
-            "INSERT OR REPLACE INTO transcripts (clip_id, report_id, text, words, confidence,"
+            "INSERT INTO transcripts (clip_id, report_id, text, words, confidence,"
             " model, language, keywords, audio_s, cpu_s, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _replacing(
+                "report_id", "text", "words", "confidence", "model", "language", "keywords",
+                "audio_s", "cpu_s", "created_at"),
             (job.clip_id, job.report_id, transcript.text, json.dumps(words, ensure_ascii=False),
              transcript.confidence, transcript.model, job.language,
              json.dumps(list(hits), ensure_ascii=False), round(transcript.audio_s, 3),

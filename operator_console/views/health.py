@@ -12,6 +12,8 @@ free disk space), attached when the console starts and detached when it stops.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from ivr.config import Settings
@@ -27,10 +29,10 @@ def attach(console: Console, settings: Settings, workers: WorkerStatus | None) -
                             workers=workers)
     store = console.db
     console.metrics.watch_backlog(lambda: backlog_counts(store))
-    console.metrics.watch_disks(
-        {"clips": settings.voiceclips, "database": settings.database.parent},
-        settings.min_free_mb,
-    )
+    disks = {"clips": settings.voiceclips}
+    if isinstance(settings.database, Path):  # PostgreSQL's disk is its server's to watch
+        disks["database"] = settings.database.parent
+    console.metrics.watch_disks(disks, settings.min_free_mb)
 
 
 def detach(console: Console) -> None:
