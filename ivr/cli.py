@@ -96,6 +96,14 @@ def _parser() -> argparse.ArgumentParser:
         "paths, numbers and AMI secret (from the settings)")
     aconf.add_argument("--into", type=Path, required=True, help="folder to write, e.g. "
                        "/etc/asterisk (files 0640; the AMI secret in alerta/ami_secret.conf)")
+    db = sub.add_parser("db", help="the database itself")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dbcopy = dbsub.add_parser("copy", help="copy a SQLite deployment into an empty PostgreSQL"
+                              " database, verified by counts and checksums")
+    dbcopy.add_argument("--from", dest="source", required=True, metavar="SQLITE",
+                        help="sqlite:///abs/path, sqlite:relative/path or a path")
+    dbcopy.add_argument("--to", dest="target", required=True, metavar="POSTGRESQL",
+                        help="postgresql://user@host:port/database")
     clip_commands.add_parsers(sub)
     analytics_commands.add_parsers(sub)
     line_commands.add_parsers(sub)
@@ -121,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "directory": _directory,
         "settings": _settings,
         "asterisk": _asterisk,
+        "db": _db,
         **clip_commands.HANDLERS,
         **analytics_commands.HANDLERS,
         **line_commands.HANDLERS,
@@ -382,6 +391,12 @@ async def _directory(settings: Settings, args: argparse.Namespace) -> int:
         print(f"alerta: {args.file}: {line}", file=sys.stderr)
     print(f"imported {result.imported} number(s), rejected {len(result.rejected)}")
     return 0 if not result.rejected else 1
+
+
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.store.copy import command
+
+    return await command(args.source, args.target)
 
 
 async def _settings(settings: Settings, args: argparse.Namespace) -> int:
