@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from ivr.core.ports import Deps, FlowConfig
 from ivr.metrics import process_metrics
 from ivr.promptaudio.library import PromptLibrary
 from ivr.store import engine as store_engine
+from ivr.store.controllers import Controllers
 from ivr.store.db import Database, StoreError
 from ivr.store.directory import CallerDirectory
 from ivr.store.journal import Journal
@@ -81,13 +81,15 @@ async def services(
     db = await store_engine.database(settings.database).open()
     journal = Journal(settings.journal_folder).open()
     reconciler = None
+    lease: Controllers | None = None
     after_journal: asyncio.Task[None] | None = None
     try:
-        reports = Reports(db, deadlines=settings.callback_deadlines())
+        reports = Reports(db, deadlines=settings.callback_deadlines(),
+                          controller=settings.controller if reconcile_clips else None)
         book = await ResilientBook(
             reports,
             journal,
-            MunicipalNumbers(db, size=settings.report_number_block, holder=socket.gethostname(),
+            MunicipalNumbers(db, size=settings.report_number_block, holder=settings.controller,
                              clock=utc_now),
             wait_s=settings.journal_after_s,
         ).start()
@@ -102,7 +104,11 @@ async def services(
                                  incoming=settings.incoming_dir / "prompts")
         if reconcile_clips:
             reconciler = Reconciler(vault, db, reports, retry_s=settings.clip_retry_s)
-            after_journal = await _tidy_after_journal(book, reconciler, refused, db)
+            after_journal = await _tidy_after_journal(book, reconciler, refused, db,
+                                                      settings.controller)
+            lease = Controllers(db, settings.controller, lease_s=settings.controller_lease_s,
+                                clock=utc_now)
+            lease.start()
         deps = Deps(
             config=flow_config(settings),
             book=book,
@@ -126,6 +132,8 @@ async def services(
         if after_journal is not None:
             after_journal.cancel()
             await asyncio.gather(after_journal, return_exceptions=True)
+        if lease is not None:
+            await lease.stop()
         if reconciler is not None:
             await reconciler.stop()
         journal.close()
@@ -133,7 +141,8 @@ async def services(
 
 
 async def _tidy_after_journal(
-    book: ResilientBook, reconciler: Reconciler, refused: list[str], db: Database
+    book: ResilientBook, reconciler: Reconciler, refused: list[str], db: Database,
+    controller: str,
 ) -> asyncio.Task[None] | None:
     """Close the calls a crash cut short and reconcile leftover clips, once the journal's
     reports are in the store: until then their clips look like strays and their calls
@@ -144,7 +153,7 @@ async def _tidy_after_journal(
         await book.emptied.wait()
         # Stranded clips first: a call cut by a crash is closed with its clip attached.
         await reconciler.start(refused)
-        await close_interrupted(db, started)
+        await close_interrupted(db, started, controller)
 
     try:
         await book.replay()

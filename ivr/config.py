@@ -7,6 +7,7 @@ setting; every listener defaults to 127.0.0.1.
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -63,6 +64,11 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
         "where the lines' prompt audio lives, readable by Asterisk "
         "(default: <database folder>/prompt-library)",
     ),
+    "controller_name": (
+        str, "", "this controller's name in the store (default: <host>:<agi_port>)"),
+    "controller_lease_s": (
+        float, 30.0,
+        "a controller not heard from for this long is gone: another closes the calls it left open"),
     "agi_host": (str, "127.0.0.1", "FastAGI listen address"),
     "agi_port": (int, 4573, "FastAGI listen port"),
     "agi_backlog": (int, 512, "listen backlog of the FastAGI socket"),
@@ -173,6 +179,8 @@ class Settings:
     prompt_library: Path = Path("")
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    controller_name: str = ""
+    controller_lease_s: float = 30.0
     agi_backlog: int = 512
     agi_env_max_bytes: int = 16384
     agi_env_timeout_s: float = 3.0
@@ -277,6 +285,14 @@ class Settings:
             self.database.parent / "prompt-library" if isinstance(self.database, Path)
             else self.voiceclips / ".prompt-library"  # shared by every controller, like clips
         )
+
+    @property
+    def controller(self) -> str:
+        """The name this controller's calls carry in the store (stable across restarts)."""
+        if self.controller_name:
+            return self.controller_name
+        host = socket.gethostname()
+        return f"{host}:{self.agi_port}" if self.agi_port else f"{host}:pid{os.getpid()}"
 
     @property
     def quarantine_dir(self) -> Path:

@@ -120,6 +120,9 @@ def settings(tmp_path: Path, database: Path | str) -> Settings:
         database=database,
         voiceclips=tmp_path / "voiceclips",
         prompts=ROOT / "prompts",
+        # SQLite's default place (beside the database file), named so PostgreSQL's tests
+        # keep it there too (its default is beside the clips, shared by every controller)
+        prompt_library=tmp_path / "prompt-library",
         agi_port=0,
         menu_timeout_s=1.0,
         shutdown_grace_s=5.0,

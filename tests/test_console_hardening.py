@@ -14,7 +14,7 @@ from aiohttp import ClientResponse, ClientSession, DummyCookieJar
 
 from ivr.config import Settings
 from ivr.domain.roles import Role
-from ivr.store.db import Database
+from ivr.store import engine as store_engine
 from ivr.store.users import Users
 from operator_console.run import start_console
 from operator_console.security import LOGIN_CSRF_COOKIE
@@ -107,7 +107,7 @@ async def test_locked_unknown_and_wrong_password_get_the_same_answer(settings: S
 async def test_a_right_password_ends_the_count_and_an_expired_lock_opens(
         settings: Settings) -> None:
     moment = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
-    async with Database(settings.database) as db:
+    async with store_engine.database(settings.database) as db:
         users = Users(db, clock=lambda: moment[0])
         await users.add("ana", Role.OPERATOR, PASSWORD)
 

@@ -11,9 +11,9 @@ import dataclasses
 import json
 import os
 import signal
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestServer
@@ -22,6 +22,7 @@ from ivr.app import services
 from ivr.config import Settings
 from operator_console.app import create_app
 from tests.console_util import Site, console_site
+from tests.test_journal import write_locked
 
 GUARD_S = 15.0  # only stops a broken test from hanging; nothing here is timed
 
@@ -34,7 +35,9 @@ async def healthz(site: Site) -> tuple[int, dict[str, Any], str]:
 
 
 def assert_public(text: str, settings: Settings) -> None:
-    for private in (str(settings.database.parent), str(settings.voiceclips), "/tmp",
+    where = settings.database
+    for private in (str(where.parent if isinstance(where, Path) else where),
+                    str(settings.voiceclips), "/tmp",
                     settings.ami_host, str(settings.ami_port), settings.ami_username):
         assert private not in text, private
 
@@ -58,15 +61,10 @@ async def test_a_healthy_console_says_ok_for_each_check(settings: Settings) -> N
 
 async def test_a_write_locked_database_is_named(settings: Settings) -> None:
     async with console_site(settings, health_db_wait_s=0.2) as site:
-        other = sqlite3.connect(settings.database, isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        with write_locked(settings.database):  # another process holds the write lock
             status, body, text = await healthz(site)
             # While the lock is held, a second check waits on the same test write.
             again, body_again, _ = await healthz(site)
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
         async with asyncio.timeout(GUARD_S):
             while (await healthz(site))[0] != 200:  # noqa: ASYNC110 - the lock is gone; the
                 await asyncio.sleep(0.05)  # writer takes it back within its busy timeout

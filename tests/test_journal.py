@@ -38,8 +38,21 @@ def book_of(line: Line) -> ResilientBook:
 
 
 @contextlib.contextmanager
-def write_locked(database: Path) -> Iterator[sqlite3.Connection]:
-    """Another process's long write (a rollup rebuild, say): the write lock, held."""
+def write_locked(database: Path | str) -> Iterator[object]:
+    """Another process's long write (a rollup rebuild, say): the write lock, held.
+    On PostgreSQL: the writers' advisory lock, held by another session."""
+    if isinstance(database, str):
+        import psycopg
+
+        from ivr.store.postgres import WRITE_LOCK
+
+        with psycopg.connect(database, autocommit=True) as session:
+            session.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
+            try:
+                yield session
+            finally:
+                session.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
+        return
     holder = sqlite3.connect(database, isolation_level=None)
     holder.execute("PRAGMA busy_timeout = 10000")
     holder.execute("BEGIN IMMEDIATE")

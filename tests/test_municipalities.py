@@ -19,7 +19,7 @@ from ivr.core.ports import NewReport
 from ivr.core.prompt_audio import PromptAudio
 from ivr.domain.municipalities import RANGE, municipality_of, number_of, report_id
 from ivr.domain.roles import Role
-from ivr.store.db import Database
+from ivr.store import engine as store_engine
 from ivr.store.municipalities import Municipalities
 from ivr.store.numbers import next_free_number
 from ivr.store.users import Users
@@ -57,7 +57,7 @@ def test_report_ids_name_their_municipality() -> None:
 
 
 async def test_a_report_outside_its_range_is_refused_by_the_store(settings: Settings) -> None:
-    async with Database(settings.database) as db:
+    async with store_engine.database(settings.database) as db:
         await Municipalities(db).add("san-isidro", "San Isidro", "America/Lima", actor="t")
 
         async def wrong(conn: object) -> None:
@@ -159,7 +159,7 @@ async def test_migration_of_a_database_made_before_municipalities(tmp_path: Path
     before.close()
     assert old["version"] == 7 and len(old["reports"]) == 8
 
-    async with Database(path) as db:
+    async with store_engine.database(path) as db:
         towns = await Municipalities(db).all()
         assert [(m.id, m.code) for m in towns] == [(1, "municipalidad")]
         assert towns[0].timezone == "America/Lima"

@@ -12,7 +12,7 @@ from ivr.app import Services
 from ivr.core.ports import Location, NewReport
 from ivr.domain.clips import ClipInfo
 from ivr.store import engine as store_engine
-from ivr.store.db import Database, StoreError
+from ivr.store.db import StoreError
 
 pytestmark = pytest.mark.store
 
@@ -39,7 +39,7 @@ async def test_database_is_configured_for_durability(svc: Services) -> None:
 
 
 async def test_reader_is_read_only(svc: Services) -> None:
-    with pytest.raises(sqlite3.OperationalError, match="read-?only"):
+    with pytest.raises(sqlite3.OperationalError, match=r"read-?only"):
         await svc.db.fetchall("INSERT INTO directory (number, updated_at) VALUES ('1', 'x')")
 
 

@@ -35,6 +35,8 @@ _CODE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bgroup_concat\s*\(", "string_agg("),
         (r"(\w+)\s+MATCH\s+\?", r"\1.tsv @@ sqlite_fts5_query(?)"),
         (r"\bAS\s+REAL\s*\)", "AS DOUBLE PRECISION)"),
+        # SQLite's unary + (keeps the planner off an index) means nothing to PostgreSQL
+        (r"(\b(?:AND|OR|WHERE|NOT|ON)\s+|[(,]\s*)\+(?=[A-Za-z_])", r"\1"),
     )
 )
 _INSERT_OR_IGNORE = re.compile(r"\bINSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
@@ -46,8 +48,28 @@ _SELF_PLUS = re.compile(r"\b(\w+)\s*=\s*\1\s*([-+])")
 
 
 def _split(sql: str) -> list[str]:
-    """Code and quoted pieces, alternately (even indexes are code)."""
-    return _PIECES.split(sql)
+    """Code and quoted pieces, alternately (even indexes are code); comments dropped."""
+    return _PIECES.split(_uncommented(sql))
+
+
+def _uncommented(sql: str) -> str:
+    """The SQL without its ``--`` comments (an apostrophe in one is not a quote)."""
+    if "--" not in sql:
+        return sql
+    out, i, quote = [], 0, ""
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = len(sql) if end < 0 else end
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def _call_rewrite(sql: str, name: str, rewrite: Any) -> str:

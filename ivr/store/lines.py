@@ -109,7 +109,8 @@ class LineStore:
     async def uses_audio(self, municipality: int, sha: str) -> bool:
         row = await self.db.fetchone(
             "SELECT 1 FROM lines l LEFT JOIN line_versions v ON v.line_id = l.id"
-            " WHERE l.municipality_id = ?1 AND (instr(l.draft, ?2) OR instr(v.document, ?2))"
+            " WHERE l.municipality_id = ?1"
+            " AND (instr(l.draft, ?2) > 0 OR instr(v.document, ?2) > 0)"
             " LIMIT 1", (municipality, sha))
         return row is not None
 

@@ -7,6 +7,12 @@ the two never meet. When the blocks run out during a long outage, the controller
 goes on past the highest number it knows of; the first reservation after the
 outage starts above those numbers, and the journal stores them with their reports.
 
+Several controllers share one store: each also keeps a spare block, reserved like
+the others but touched only when its blocks ran out while the store was away, so a
+long outage is lived on numbers no other controller can hand out. Only when the
+spare is spent too does a controller go past the highest number it knows of (logged:
+with several controllers that number may also be another's).
+
 Each municipality has its own numbers (its range of report ids, ivr.domain.
 municipalities), so each has its own blocks.
 """
@@ -57,6 +63,7 @@ class NumberBlocks:
         self._holder = holder
         self._clock = clock
         self._free: deque[tuple[int, int]] = deque()  # (next, last) ranges, in order
+        self._spare: deque[tuple[int, int]] = deque()  # for outages only
         # the highest number handed out or known to be taken
         self._highest = first_id(municipality) - 1
         self._refill: asyncio.Task[None] | None = None
@@ -73,6 +80,7 @@ class NumberBlocks:
         self._highest = int(row[0] if row else 0)
         try:
             await self.reserve()
+            await self.reserve(spare=True)
         except StoreError as exc:
             logger.warning("report numbers: no block reserved at start (%s); will retry", exc)
 
@@ -81,8 +89,9 @@ class NumberBlocks:
             self._refill.cancel()
             await asyncio.gather(self._refill, return_exceptions=True)
 
-    async def reserve(self) -> None:
-        """Reserve one more block, above everything taken and everything handed out."""
+    async def reserve(self, *, spare: bool = False) -> None:
+        """Reserve one more block, above everything taken and everything handed out
+        (``spare``: the block kept for an outage)."""
         now = self._clock().isoformat(timespec="milliseconds")
 
         async def op(conn: aiosqlite.Connection) -> tuple[int, int]:
@@ -97,20 +106,24 @@ class NumberBlocks:
             return first, last
 
         first, last = await self._db.write(op)
-        self._free.append((first, last))
+        (self._spare if spare else self._free).append((first, last))
         self._highest = max(self._highest, last)
 
     def take(self) -> int:
         """The next number, at once; a refill starts in the background when half is used."""
-        if self.available <= self._size // 2:
+        if self.available <= self._size // 2 or not self._spare:
             self._start_refill()
-        if self._free:
-            nxt, last = self._free[0]
-            if nxt == last:
-                self._free.popleft()
-            else:
-                self._free[0] = (nxt + 1, last)
-            return nxt
+        for ranges in (self._free, self._spare):
+            if ranges:
+                nxt, last = ranges[0]
+                if nxt == last:
+                    ranges.popleft()
+                else:
+                    ranges[0] = (nxt + 1, last)
+                if ranges is self._spare:
+                    logger.warning("report numbers: no reserved block left; %d from this"
+                                   " controller's spare block", nxt)
+                return nxt
         self._highest += 1
         self.overflowed += 1
         logger.warning("report numbers: no reserved block left; handing out %d past the last "
@@ -124,9 +137,12 @@ class NumberBlocks:
 
     async def _refill_until_done(self) -> None:
         delay = 0.5
-        while self.available <= self._size // 2:
+        while self.available <= self._size // 2 or not self._spare:
             try:
-                await self.reserve()
+                if self.available <= self._size // 2:
+                    await self.reserve()
+                else:
+                    await self.reserve(spare=True)
             except StoreError as exc:
                 logger.info("report numbers: block not reserved yet (%s)", exc)
                 await asyncio.sleep(delay)

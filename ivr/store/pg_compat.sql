@@ -14,6 +14,9 @@ BEGIN
     BEGIN
         IF lower(value) = 'now' THEN
             v := (clock_timestamp() AT TIME ZONE 'UTC');
+        ELSIF value ~ '^0000-' THEN  -- year 0 (PostgreSQL's 1 BC): 400-year cycles agree
+            v := (('2000' || substr(value, 5))::timestamptz AT TIME ZONE 'UTC')
+                 - interval '2000 years';
         ELSIF value ~ '^\s*-?\d+(\.\d+)?\s*$' THEN  -- a Julian day number
             v := to_timestamp((value::double precision - 2440587.5) * 86400) AT TIME ZONE 'UTC';
         ELSE
@@ -147,10 +150,11 @@ CREATE OR REPLACE FUNCTION sqlite_fold(value text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT translate(lower(value), 'áàâäãéèêëíìîïóòôöõúùûüñç', 'aaaaaeeeeiiiiooooouuuunc')
 $$;
--- An FTS5 query of quoted prefix terms ("word"* "word"*) → the same as a tsquery.
+-- An FTS5 query of terms, quoted or bare, a trailing * making a prefix → the same tsquery.
 CREATE OR REPLACE FUNCTION sqlite_fts5_query(query text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(sqlite_fold(m[1])) || ':*',
-                                                    ' & '), ''))
-    FROM regexp_matches(query, '"([^"]+)"', 'g') AS m
+    SELECT to_tsquery('simple', coalesce(string_agg(
+        quote_literal(sqlite_fold(coalesce(m[1], m[2])))
+        || CASE WHEN m[3] = '*' THEN ':*' ELSE '' END, ' & '), ''))
+    FROM regexp_matches(query, '(?:"([^"]+)"|([^\s"*]+))(\*?)', 'g') AS m
 $$;

@@ -103,7 +103,7 @@ class _BoolAsInt(Dumper):
 def _adapt(conn: psycopg.AsyncConnection[Any]) -> None:
     conn.adapters.register_loader("numeric", _Number)
     conn.adapters.register_dumper(bool, _BoolAsInt)
-    conn.row_factory = _rows  # type: ignore[assignment]
+    conn.row_factory = _rows
 
 
 def _as_sqlite(exc: psycopg.Error) -> sqlite3.Error:

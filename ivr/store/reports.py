@@ -41,9 +41,11 @@ class Reports:
         db: Database,
         clock: Callable[[], datetime] = utc_now,
         deadlines: Mapping[str, int] | None = None,
+        controller: str | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
+        self.controller = controller  # the controller whose calls these are (several share a store)
         # Minutes to call the citizen back, per incident type (configuration).
         self.deadlines: Mapping[str, int] = deadlines or {}
 
@@ -62,7 +64,7 @@ class Reports:
             await conn.execute(
                 "INSERT INTO reports (id, municipality_id, type, priority, emergency, language,"
                 " caller, caller_source, caller_id_raw, call_id, created_at, updated_at,"
-                " callback_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " callback_due_at, controller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     report,
                     new.municipality,
@@ -77,6 +79,7 @@ class Reports:
                     now,
                     now,
                     due,
+                    self.controller,
                 ),
             )
             await events.append(

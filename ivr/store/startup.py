@@ -16,27 +16,39 @@ logger = logging.getLogger(__name__)
 INTERRUPTED = "interrupted"
 
 
-async def close_interrupted_calls(db: Database, now: datetime) -> list[int]:
-    """Close every IVR call opened before ``now`` and still open: its controller is gone
-    (a crash, a kill -9). Calls of this run (opened from ``now`` on) are never touched.
+async def close_interrupted_calls(db: Database, now: datetime,
+                                  controller: str | None = None) -> list[int]:
+    """Close the IVR calls this controller's last run left open (a crash, a kill -9).
+    Calls opened from ``now`` on (this run's) are never touched, nor are other live
+    controllers' (``ivr.store.controllers`` closes those of a controller that is gone).
+    Calls that name no controller (made before there were several) count as ours.
 
     Each report gets ``call_outcome = 'interrupted'`` and a 'call.ended' event in
     the same transaction; that event's trigger queues the report's clip jobs at
     once (instead of the service's sweep an hour later). Returns the reports closed.
-
-    Only for the start-up of the single controller, before it takes calls: then
-    every open call belongs to a controller that is gone. Several controllers on
-    one store need each report to name the controller that runs its call (and a
-    heartbeat or lease per controller), and must close only the calls of
-    controllers whose lease ran out; never another live controller's calls.
     """
+    return await close_open_calls(db, now, controller=controller, mine=True,
+                                  reason="the controller stopped during the call (crash or kill)")
+
+
+async def close_open_calls(db: Database, now: datetime, *, controller: str | None,
+                           reason: str, mine: bool = False) -> list[int]:
+    """Close the calls ``controller`` left open before ``now`` (``mine``: and those that
+    name no controller)."""
     at = iso(now)
+    params: tuple[str, ...] = ()
+    if controller is None:
+        which = ""
+    elif mine:
+        which, params = " AND (controller = ? OR controller IS NULL)", (controller,)
+    else:
+        which, params = " AND controller = ?", (controller,)
 
     async def op(conn: aiosqlite.Connection) -> list[int]:
         rows = await conn.execute_fetchall(
             "SELECT id, call_last_step FROM reports"
-            " WHERE channel = 'ivr' AND call_ended_at IS NULL AND created_at < ?"
-            " ORDER BY id", (at,)
+            " WHERE channel = 'ivr' AND call_ended_at IS NULL AND created_at < ?" + which
+            + " ORDER BY id", (at, *params)
         )
         closed = []
         for report, last_step in rows:
@@ -48,7 +60,7 @@ async def close_interrupted_calls(db: Database, now: datetime) -> list[int]:
             await events.append(
                 conn, report, "call.ended", at, actor="system",
                 data={"complete": False, "outcome": INTERRUPTED, "last_step": last_step,
-                      "reason": "the controller stopped during the call (crash or kill)"},
+                      "reason": reason},
             )
             closed.append(int(report))
         return closed
@@ -56,15 +68,15 @@ async def close_interrupted_calls(db: Database, now: datetime) -> list[int]:
     return await db.write(op)
 
 
-
-async def close_interrupted(db: Database, now: datetime) -> list[int]:
+async def close_interrupted(db: Database, now: datetime,
+                            controller: str | None = None) -> list[int]:
     """``close_interrupted_calls`` that logs instead of stopping the start-up on a store error.
 
     A store that cannot take this write now loses nothing: the reports stay open
     and the clip service's sweep still queues their clips later.
     """
     try:
-        closed = await close_interrupted_calls(db, now)
+        closed = await close_interrupted_calls(db, now, controller)
     except Exception:
         logger.exception("start-up: calls left open by a crash could not be closed")
         return []
