@@ -1,6 +1,7 @@
 """Reports out, as the dashboard's filters select them: CSV, XLSX and GeoJSON.
 
-The rows come from ``ivr.store.export_rows`` (a read-only connection, in chunks).
+The rows come from ``ivr.store.export_rows`` (a read-only connection of its own to
+the database the setting names, SQLite file or PostgreSQL, in chunks).
 CSV and GeoJSON stream as they are read; XLSX is written by xlsxwriter in
 constant-memory mode to a temporary file in a worker thread, then sent. What
 leaves is for analysis: no caller numbers, no notes, no summaries, no clips.
@@ -11,8 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ def _local(clock: Clock, created: str) -> str:
         return ""
 
 
-def row_values(row: sqlite3.Row | tuple[Any, ...], clock: Clock) -> list[Any]:
+def row_values(row: Sequence[Any], clock: Clock) -> list[Any]:
     """A row as the municipality knows it: report numbers are its own (``number_of``)."""
     values = list(row)
     if values[-1] is not None:  # duplicate_of
@@ -52,12 +52,12 @@ def row_values(row: sqlite3.Row | tuple[Any, ...], clock: Clock) -> list[Any]:
     return [number_of(values[0]), values[1], _local(clock, values[1]), *values[2:]]
 
 
-async def csv_chunks(path: Path, f: Filters, clock: Clock) -> AsyncIterator[bytes]:
+async def csv_chunks(location: Path | str, f: Filters, clock: Clock) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # so a spreadsheet reads the accents as UTF-8
     writer.writerow(HEADER)
-    async for chunk in export_rows.chunks(path, f, clock):
+    async for chunk in export_rows.chunks(location, f, clock):
         for row in chunk:
             writer.writerow([safe_cell(v) for v in row_values(row, clock)])
         yield buffer.getvalue().encode("utf-8")
@@ -66,7 +66,7 @@ async def csv_chunks(path: Path, f: Filters, clock: Clock) -> AsyncIterator[byte
     yield buffer.getvalue().encode("utf-8")
 
 
-def feature(row: sqlite3.Row | tuple[Any, ...], clock: Clock,
+def feature(row: Sequence[Any], clock: Clock,
             centroids: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
     values = row_values(row, clock)
     props = dict(zip(HEADER, values, strict=True))
@@ -83,11 +83,11 @@ def feature(row: sqlite3.Row | tuple[Any, ...], clock: Clock,
     return {"type": "Feature", "id": props["report"], "geometry": geometry, "properties": props}
 
 
-async def geojson_chunks(path: Path, f: Filters, clock: Clock,
+async def geojson_chunks(location: Path | str, f: Filters, clock: Clock,
                          centroids: Mapping[str, tuple[float, float]]) -> AsyncIterator[bytes]:
     yield b'{"type": "FeatureCollection", "features": [\n'
     first = True
-    async for chunk in export_rows.chunks(path, f, clock):
+    async for chunk in export_rows.chunks(location, f, clock):
         parts = [json.dumps(feature(row, clock, centroids), ensure_ascii=False,
                             separators=(",", ":")) for row in chunk]
         text = ",\n".join(parts)
@@ -96,7 +96,7 @@ async def geojson_chunks(path: Path, f: Filters, clock: Clock,
     yield b"\n]}\n"
 
 
-def write_xlsx(path: Path, f: Filters, clock: Clock, target: Path) -> int:
+def write_xlsx(location: Path | str, f: Filters, clock: Clock, target: Path) -> int:
     """Write the XLSX file (call it in a worker thread); return the rows written."""
     workbook = xlsxwriter.Workbook(str(target), {"constant_memory": True,
                                                  "strings_to_formulas": False,
@@ -106,7 +106,7 @@ def write_xlsx(path: Path, f: Filters, clock: Clock, target: Path) -> int:
         rows = 0
         sheet = None
         line = 0
-        for row in export_rows.rows(path, f, clock):
+        for row in export_rows.rows(location, f, clock):
             if sheet is None or line > XLSX_MAX_ROWS:
                 sheet = workbook.add_worksheet(f"reports {rows // XLSX_MAX_ROWS + 1}")
                 sheet.write_row(0, 0, HEADER, bold)

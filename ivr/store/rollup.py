@@ -3,8 +3,15 @@
 Triggers (migrations 004, then 009 per municipality) keep the rollups on every write.
 What lives here is for the rare cases: ``alerta stats rebuild`` after the time zone changed, the
 proof that the rollups equal a recount (tests, ``alerta stats rebuild --check``),
-and bulk loads (the demo, benchmarks) that drop the triggers, insert, recount
-and put the triggers back, all in the one transaction they were given.
+and bulk loads (the demo, benchmarks) that turn the triggers off, insert, recount
+and turn them back on, all in the one transaction they were given.
+
+Both engines run the same SQL (SQLite's dialect, translated for PostgreSQL by the
+store's connection) except where they really differ, and there the engine is told
+by the connection a write is given (``engine_of``): the scratch tables of the check
+live in ``temp`` on SQLite and ``pg_temp`` on PostgreSQL, and SQLite turns triggers
+off by dropping them (their text is kept in ``sqlite_master``) where PostgreSQL has
+``ALTER TABLE … DISABLE TRIGGER``, undone by the rollback of a failed load as well.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiosqlite
@@ -25,6 +33,26 @@ TRIGGERS_SQL = (
     "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'analytics%'"
     " ORDER BY name"
 )
+# PostgreSQL: the rollup triggers (on reports) that are on, in this schema.
+PG_TRIGGERS_SQL = (
+    "SELECT c.relname, g.tgname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid"
+    " WHERE NOT g.tgisinternal AND g.tgenabled != 'D' AND g.tgname LIKE 'analytics%'"
+    " AND c.relnamespace = current_schema()::regnamespace ORDER BY g.tgname"
+)
+TEMP_SCHEMA = {"sqlite": "temp", "postgresql": "pg_temp"}
+
+
+def engine_of(conn: Any) -> str:
+    """The engine under a write's connection: ``sqlite`` or ``postgresql``.
+
+    The store's PostgreSQL connection wraps psycopg behind aiosqlite's methods; what
+    is not an aiosqlite (or sqlite3) connection is that one, unless it says otherwise.
+    """
+    named = getattr(conn, "engine", None)
+    if isinstance(named, str):
+        return named
+    return "sqlite" if isinstance(conn, aiosqlite.Connection | sqlite3.Connection) \
+        else "postgresql"
 
 
 class ClockError(ValueError):
@@ -115,28 +143,35 @@ def _nonzero(r: Rollup, table: str) -> str:
     return f"SELECT {cols} FROM {table} WHERE {nonzero}"
 
 
-def difference_sql(r: Rollup) -> str:
-    """Rows where the kept rollup and a fresh recount (temp.fresh_<table>) disagree."""
-    kept, fresh = _nonzero(r, r.table), _nonzero(r, f"temp.fresh_{r.table}")
-    return f"SELECT 'kept', * FROM ({kept} EXCEPT {fresh})" \
-           f" UNION ALL SELECT 'fresh', * FROM ({fresh} EXCEPT {kept})"
+def difference_sql(r: Rollup, fresh: str) -> str:
+    """Rows where the kept rollup and a fresh recount (the table ``fresh``) disagree."""
+    kept, recounted = _nonzero(r, r.table), _nonzero(r, fresh)
+    return f"SELECT 'kept', * FROM ({kept} EXCEPT {recounted})" \
+           f" UNION ALL SELECT 'fresh', * FROM ({recounted} EXCEPT {kept})"
 
 
 async def differences(
     conn: aiosqlite.Connection, limit: int = 20
 ) -> dict[str, list[tuple[object, ...]]]:
-    """Recount into temp tables and list where the rollups differ ({} when they agree)."""
+    """Recount into temp tables and list where the rollups differ ({} when they agree).
+
+    Run it inside a write transaction (``Database.write``): the recount and the rollups
+    it is compared with are then one moment's, whichever controller writes next."""
+    temp = TEMP_SCHEMA[engine_of(conn)]
+    fresh = {r.table: f"{temp}.fresh_{r.table}" for r in ROLLUPS}
     out: dict[str, list[tuple[object, ...]]] = {}
     for r in ROLLUPS:
-        await conn.execute(f"DROP TABLE IF EXISTS temp.fresh_{r.table}")
-        await conn.execute(f"CREATE TEMP TABLE fresh_{r.table} AS SELECT * FROM {r.table} WHERE 0")
-        await conn.execute(recount(r, f"temp.fresh_{r.table}", "temp.fresh_rollup_day"))
-        async with conn.execute(difference_sql(r) + f" LIMIT {int(limit)}") as cur:
+        await conn.execute(f"DROP TABLE IF EXISTS {fresh[r.table]}")
+        await conn.execute(f"CREATE TEMP TABLE fresh_{r.table} AS"
+                           f" SELECT * FROM {r.table} LIMIT 0")
+        await conn.execute(recount(r, fresh[r.table], fresh["rollup_day"]))
+        async with conn.execute(difference_sql(r, fresh[r.table]) + f" LIMIT {int(limit)}"
+                                ) as cur:
             rows = [tuple(row) for row in await cur.fetchall()]
         if rows:
             out[r.table] = rows
     for r in ROLLUPS:
-        await conn.execute(f"DROP TABLE temp.fresh_{r.table}")
+        await conn.execute(f"DROP TABLE {fresh[r.table]}")
     return out
 
 
@@ -145,11 +180,23 @@ async def differences(
 
 @asynccontextmanager
 async def triggers_off(conn: aiosqlite.Connection) -> AsyncIterator[None]:
-    """Inside one write transaction: drop the rollup triggers, let the caller insert
-    in bulk, then recount every rollup and put the triggers back as they were.
+    """Inside one write transaction: turn the rollup triggers off, let the caller insert
+    in bulk, then recount every rollup and turn the triggers back on as they were.
 
-    A failure anywhere rolls the whole transaction back, triggers included.
+    SQLite drops them and creates them again from their text; PostgreSQL disables and
+    enables them (``ALTER TABLE`` locks out other writers, never readers, until the
+    commit). A failure anywhere rolls the whole transaction back, triggers included.
     """
+    if engine_of(conn) == "postgresql":
+        async with conn.execute(PG_TRIGGERS_SQL) as cur:
+            found = [(str(table), str(name)) for table, name in await cur.fetchall()]
+        for table, name in found:
+            await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+        yield
+        await rebuild(conn)
+        for table, name in found:
+            await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+        return
     async with conn.execute(TRIGGERS_SQL) as cur:
         saved = [(str(name), str(sql)) for name, sql in await cur.fetchall()]
     for name, _sql in saved:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ivr.analytics import charts, committee, dashboard, exports
 from ivr.domain.roles import Intake, Role
-from ivr.store import panels, rollup, zonestore
+from ivr.store import export_rows, panels, rollup, zonestore
 from ivr.store.panels import Filters
 from operator_console.render import language_of, page
 from operator_console.security import municipality_id, person_of, requires
@@ -195,7 +195,8 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     f = await filters_of(request, console)
     clock = await dashboard.stored_clock(console.db, f.municipalities[0])
     await _audit_export(console, request, "csv", f)
-    return await _stream(request, exports.csv_chunks(console.db.path, f, clock),
+    chunks = exports.csv_chunks(export_rows.location_of(console.db), f, clock)
+    return await _stream(request, chunks,
                          "text/csv; charset=utf-8", await _filename(request, f, "csv"))
 
 
@@ -207,7 +208,8 @@ async def export_geojson(request: web.Request) -> web.StreamResponse:
     centroids = {z.code: z.centroid for z in await zonestore.load(console.db,
                                                                    f.municipalities[0])}
     await _audit_export(console, request, "geojson", f)
-    return await _stream(request, exports.geojson_chunks(console.db.path, f, clock, centroids),
+    chunks = exports.geojson_chunks(export_rows.location_of(console.db), f, clock, centroids)
+    return await _stream(request, chunks,
                          "application/geo+json", await _filename(request, f, "geojson"))
 
 
@@ -220,7 +222,8 @@ async def export_xlsx(request: web.Request) -> web.StreamResponse:
     name = await _filename(request, f, "xlsx")
     with tempfile.TemporaryDirectory(prefix="alerta-xlsx-") as folder:
         target = Path(folder) / "export.xlsx"
-        await asyncio.to_thread(exports.write_xlsx, console.db.path, f, clock, target)
+        source = export_rows.location_of(console.db)
+        await asyncio.to_thread(exports.write_xlsx, source, f, clock, target)
         data = target.read_bytes()
     return web.Response(body=data, headers={
         "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
