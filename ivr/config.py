@@ -375,7 +375,8 @@ class Settings:
 def _coerce(name: str, kind: type, raw: Any) -> Any:
     try:
         if kind is Path:
-            if name == "database" and str(raw).startswith(("postgresql://", "postgres://")):
+            if name.lower().removeprefix("alerta_") == "database" and str(raw).startswith(
+                    ("postgresql://", "postgres://")):
                 return str(raw)  # a PostgreSQL address is not a file
             return Path(str(raw))
         if kind is bool:
