@@ -38,9 +38,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if everywhere and "settings" in metafunc.fixturenames:
         metafunc.parametrize("engine", everywhere.split(","), indirect=True)
         return
-    if "engine" in metafunc.fixturenames or (
-            metafunc.definition.get_closest_marker("store")
-            and "settings" in metafunc.fixturenames):
+    if metafunc.definition.get_closest_marker("store") and "engine" in metafunc.fixturenames:
         metafunc.parametrize("engine", ENGINES, indirect=True)
 
 

@@ -32,6 +32,8 @@ from tests.clips_support import (
     with_model,
 )
 
+pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
+
 T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 SPEECH = FIXTURES / "ko_fire_danger.wav"
 

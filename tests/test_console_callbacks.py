@@ -8,12 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
+
 from ivr.config import Settings
 from ivr.domain.roles import Intake, Role
 from ivr.store.casework import ManualReport
 from ivr.testing.ami_events import CallbackScript
 from ivr.testing.fake_ami import FakeAmi
 from tests.console_util import PASSWORD, Browser, Site, console_site
+
+pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
 
 SAFETY_S = 5.0
 

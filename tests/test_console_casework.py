@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from ivr.config import Settings
 from ivr.domain.roles import Role
 from ivr.testing.wav import make_tone_wav
 from tests.console_util import PASSWORD, Browser, console_site
 from tests.e2e import report_number, running_line
+
+pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
 
 
 async def _file(b: Browser, **fields: str) -> int:

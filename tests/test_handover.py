@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ivr.app import services
 from ivr.config import Settings
 from ivr.domain.municipalities import report_id
@@ -17,6 +19,8 @@ from ivr.store.municipalities import Municipalities
 from ivr.store.users import Users
 from tests.clips_support import FIXTURES, report_with_clip
 from tests.console_util import PASSWORD, console_site
+
+pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
 
 
 async def test_hand_over_to_a_neighbour_with_both_histories(settings: Settings) -> None:

@@ -28,6 +28,8 @@ from tests.e2e import Line, report_number, running_line
 from tests.test_startup_resilience import fill, small_disk
 from tests.test_store import new_report
 
+pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
+
 KEYS = ["1", "2", "1", "#", "1"]  # Spanish, robbery, keep the caller ID, no zone, keep the take
 
 

@@ -20,6 +20,8 @@ from ivr.testing import make_tone_wav
 from tests.e2e import report_number, running_line
 from tests.test_journal import KEYS, book_of, write_locked
 
+pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
+
 
 async def journal_left_by_an_earlier_run(settings: Settings, tmp_path: Path) -> list[int]:
     voice = make_tone_wav(tmp_path / "voice.wav", 1.0)

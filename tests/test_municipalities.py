@@ -25,6 +25,8 @@ from ivr.store.numbers import next_free_number
 from ivr.store.users import Users
 from tests.e2e import Line, running_line
 
+pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
+
 FIXTURE = Path(__file__).parent / "fixtures" / "before_municipalities"
 SAN_ISIDRO_REPORT, SAN_ISIDRO_STATUS = "5552000", "5552001"
 

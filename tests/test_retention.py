@@ -27,6 +27,8 @@ from ivr.store.casework import Casework
 from ivr.store.municipalities import Municipalities
 from tests.clips_support import FIXTURES, clip_file, kinds_of_events, report_with_clip
 
+pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
+
 SPEECH = FIXTURES / "ko_cat_tree.wav"
 NOW = datetime.now(UTC)
 LATER = NOW + timedelta(days=200)

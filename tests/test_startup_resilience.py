@@ -38,6 +38,8 @@ from tests.browser_util import in_ci
 from tests.conftest import ROOT
 from tests.e2e import report_number
 
+pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
+
 WAIT_S = 60.0  # a bound so a broken retry fails the test instead of hanging it
 RETRY_S = 0.05
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -48,6 +48,8 @@ from tests.clips_support import (
 )
 from tests.e2e import report_number
 
+pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
+
 # --- pure rules ------------------------------------------------------------------------
 
 
