@@ -33,13 +33,16 @@ from ivr.config import Settings
 from ivr.core.ports import Location, NewReport
 from ivr.domain.municipalities import RANGE, first_id, report_id
 from ivr.domain.roles import Intake, Role
+from ivr.store import engine as store_engine
 from ivr.store.casework import Casework, ManualReport
-from ivr.store.db import Database
 from ivr.store.municipalities import Municipalities
 from ivr.store.reports import Reports
 from ivr.store.rollup import Clock
 from ivr.store.users import Users
 from tests.console_util import PASSWORD, Browser, Site, console_site
+from tests.test_analytics_zones import use_database
+
+pytestmark = pytest.mark.store
 
 LIMA = Clock("America/Lima", -300)
 SAN_ISIDRO = "pe-lima-san-isidro"  # its Open311 jurisdiction_id
@@ -418,12 +421,10 @@ async def test_open311_answers_per_jurisdiction_by_the_municipalitys_numbers(
 
 
 def test_stats_type_year_per_municipality_and_rebuild_recounts_all(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "alerta.sqlite3"
-
     async def two_clocks() -> None:
-        async with Database(path) as db:
+        async with store_engine.database(settings.database) as db:
             await Municipalities(db).add("tokio", "Tokio", "Asia/Tokyo", actor="test")
 
             async def op(conn: aiosqlite.Connection) -> None:
@@ -439,8 +440,7 @@ def test_stats_type_year_per_municipality_and_rebuild_recounts_all(
             await db.write(op)
 
     asyncio.run(two_clocks())
-    monkeypatch.setenv("ALERTA_DATABASE", str(path))
-    monkeypatch.setenv("ALERTA_LOG_LEVEL", "WARNING")
+    use_database(settings, tmp_path, monkeypatch)
 
     def type_year(*extra: str) -> object:
         capsys.readouterr()
@@ -455,3 +455,20 @@ def test_stats_type_year_per_municipality_and_rebuild_recounts_all(
     assert main(["stats", "rebuild", "--check"]) == 0
     assert type_year("--municipality", "tokio") == {"noise": {"2024": 1}}
     assert type_year() == {"robbery": {"2023": 1, "2024": 1}}
+    capsys.readouterr()
+    assert main(["stats", "rebuild", "--check"]) == 0
+    assert "rollups equal a full recount" in capsys.readouterr().out
+
+    async def spoil() -> None:  # a rollup that no longer matches its reports
+        async with store_engine.database(settings.database) as db:
+            async def op(conn: aiosqlite.Connection) -> None:
+                await conn.execute("UPDATE rollup_day SET n = n + 1 WHERE municipality_id = 2")
+
+            await db.write(op)
+
+    asyncio.run(spoil())
+    assert main(["stats", "rebuild", "--check"]) == 1
+    found = capsys.readouterr()
+    assert "rollups differ from a recount" in found.out and "rollup_day differs" in found.err
+    assert main(["stats", "rebuild"]) == 0
+    assert main(["stats", "rebuild", "--check"]) == 0

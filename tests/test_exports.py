@@ -12,16 +12,21 @@ from datetime import UTC, date, datetime
 from typing import Any
 from xml.etree import ElementTree
 
+import pytest
+
 from ivr.analytics.exports import safe_cell
 from ivr.config import Settings
 from ivr.core.ports import Location, NewReport
 from ivr.domain.roles import Intake
+from ivr.store import export_rows
 from ivr.store.casework import Casework, ManualReport
 from ivr.store.export_rows import query
 from ivr.store.panels import Filters
 from ivr.store.reports import Reports
 from ivr.store.rollup import Clock
 from tests.console_util import Site, console_site
+
+pytestmark = pytest.mark.store
 
 FORMULA = '=HYPERLINK("http://evil.example","click")'
 
@@ -150,6 +155,29 @@ async def test_xlsx_has_a_header_and_one_row_per_report(settings: Settings) -> N
         rows = _xlsx_rows(body)
         assert rows[0][:3] == ["report", "created_utc", "created_local"]
         assert [int(float(r[0])) for r in rows[1:]] == [ids["robbery_jan"], ids["robbery_mar"]]
+
+
+async def test_an_export_reads_in_chunks_and_misses_nothing(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows come a chunk at a time from a connection of the export's own (on PostgreSQL a
+    server-side cursor): with chunks of two, every report still comes once, in order."""
+    monkeypatch.setattr(export_rows, "CHUNK", 2)
+    async with console_site(settings) as site:
+        ids = await _seed(site)
+        source = export_rows.location_of(site.console.db)
+        assert source == settings.database
+        f = Filters(date(2024, 1, 1), date(2024, 12, 31))
+        lima = Clock("America/Lima", -300)
+        chunks = [[row[0] for row in chunk]
+                  async for chunk in export_rows.chunks(source, f, lima)]
+        assert [len(chunk) for chunk in chunks] == [2, 2, 1]
+        ordered = [ids[name] for name in ("robbery_jan", "manual", "noise_jan",
+                                          "noise_feb_utc", "robbery_mar")]
+        assert [report for chunk in chunks for report in chunk] == ordered
+        assert [row[0] for row in export_rows.rows(source, f, lima)] == ordered  # XLSX's
+        rows = _csv((await _get(site, "/dashboard/export.csv?since=2024-01-01"
+                                      "&until=2024-12-31"))[1])
+        assert [int(r["report"]) for r in rows] == ordered
 
 
 async def test_bad_filters_get_a_clear_400(settings: Settings) -> None:

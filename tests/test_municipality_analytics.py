@@ -9,6 +9,8 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ivr.config import Settings
 from ivr.core.ports import NewReport
 from ivr.domain.municipalities import report_id
@@ -17,6 +19,8 @@ from ivr.store.municipalities import Municipalities
 from ivr.store.reports import Reports
 from ivr.store.users import Users
 from tests.console_util import PASSWORD, Site, console_site
+
+pytestmark = pytest.mark.store
 
 MIRAFLORES, SAN_ISIDRO = 3, 5  # reports of each
 
