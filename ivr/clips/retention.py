@@ -122,7 +122,11 @@ async def purge_daily(
     """Purge now and then every ``every_s`` seconds, until cancelled."""
     while True:
         try:
-            await purge(db, voiceclips, rules, clock())
+            async with db.singleton("purge") as mine:
+                if mine:
+                    await purge(db, voiceclips, rules, clock())
+                else:
+                    logger.info("purge: another controller is purging; not this one")
         except Exception:  # a bad day must not end the daily purge
             logger.exception("purge: failed; trying again at the next run")
         await asyncio.sleep(every_s)

@@ -19,10 +19,11 @@ wait for it, on the connection's thread, up to the busy timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -303,6 +304,16 @@ class Database:
         finally:
             conn.inline = False
         await conn.execute("BEGIN IMMEDIATE")  # another process is writing: wait in the thread
+
+    # Appended to a job claim's SELECT: PostgreSQL locks the rows it hands out and skips
+    # those another worker holds; SQLite's single writer makes claims one at a time anyway.
+    claim_lock = ""
+
+    @contextlib.asynccontextmanager
+    async def singleton(self, name: str) -> AsyncIterator[bool]:
+        """Work one process of the deployment does at a time (the daily purge): whether
+        this one may. One machine, one controller on SQLite: always."""
+        yield True
 
     # --- reads ------------------------------------------------------------------
 

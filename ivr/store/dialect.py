@@ -125,7 +125,7 @@ def _scalar(name: str) -> Any:
     def rewrite(args: list[str]) -> str | None:
         if len(args) < 2:
             return None
-        return f"{name}({', '.join(_functions(a) for a in args)})"
+        return f"{name}({', '.join(_functions(a).strip() for a in args)})"
     return rewrite
 
 

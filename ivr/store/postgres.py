@@ -26,10 +26,11 @@ notification costs a moment, never an event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -340,6 +341,25 @@ class PgDatabase(Database):
                 listener()
             except Exception:  # a listener must never break the writer
                 logger.exception("store: commit listener failed")
+
+    claim_lock = " FOR UPDATE OF j SKIP LOCKED"
+
+    @contextlib.asynccontextmanager
+    async def singleton(self, name: str) -> AsyncIterator[bool]:
+        """A session advisory lock on a connection of its own, held for the whole work
+        (many transactions): the first controller to ask does it, the others skip it.
+        Its connection dying (the controller killed) frees it for the next run."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(f"no database connection: {_as_sqlite(exc)}") from exc
+        try:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                                     (f"alerta:{name}",))
+            row = await cur.fetchone()
+            yield bool(row and row[0])
+        finally:
+            await conn.close()  # ends the session: the lock goes with it
 
     # --- reads ------------------------------------------------------------------------
 

@@ -92,7 +92,8 @@ async def claim(
             " r.type"
             " FROM clip_jobs j JOIN clips c ON c.id = j.clip_id"
             " JOIN reports r ON r.id = j.report_id"
-            f" WHERE j.state = 'queued' AND j.kind IN ({_marks(kinds)}) ORDER BY j.id LIMIT ?",
+            f" WHERE j.state = 'queued' AND j.kind IN ({_marks(kinds)}) ORDER BY j.id LIMIT ?"
+            + db.claim_lock,
             (*kinds, limit),
         )
         jobs = []
