@@ -16,23 +16,20 @@ at one controller and, when it refuses, at the other (Asterisk's failover betwee
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession, CookieJar
 
 from ivr.domain.roles import Role
 from ivr.store.journal import pending_reports
 from ivr.store.postgres import PgDatabase
 from ivr.store.users import Users
 from ivr.testing import CallScript, make_tone_wav
-from ivr.testing.fleet import Fleet
+from ivr.testing.fleet import ConsoleWatcher, Fleet
 from ivr.testing.postgres import PostgresMissing, ThrowawayPostgres
-from tests.console_util import PASSWORD, Browser
+from tests.console_util import PASSWORD
 from tests.e2e import report_number
 
 CALLS = int(os.environ.get("ALERTA_FLEET_CALLS", "2000"))
@@ -50,34 +47,6 @@ def pg() -> Iterator[ThrowawayPostgres]:
         pytest.fail(f"the several-controllers test needs PostgreSQL: {exc}", pytrace=False)
 
 
-class Watcher:
-    """One operator's open console: the report ids its live feed announced."""
-
-    def __init__(self, origin: str) -> None:
-        self.origin = origin
-        self.opened: dict[int, float] = {}
-        self.ready = asyncio.Event()
-
-    async def run(self) -> None:
-        jar = CookieJar(unsafe=True)
-        async with ClientSession(base_url=self.origin, cookie_jar=jar) as session:
-            browser = Browser(session, self.origin)
-            assert (await browser.login("ana")).status in (200, 302, 303)
-            async with session.get("/events", headers={"Accept": "text/event-stream"},
-                                   timeout=None) as stream:
-                assert stream.status == 200
-                self.ready.set()
-                event = ""
-                async for raw in stream.content:
-                    line = raw.decode().rstrip("\n")
-                    if line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: ") and event == "change":
-                        data = json.loads(line[6:])
-                        if data["kind"] == "report.opened":
-                            self.opened.setdefault(int(data["report"]), time.monotonic())
-
-
 async def _store(dsn: str) -> PgDatabase:
     return await PgDatabase(dsn).open()
 
@@ -90,7 +59,8 @@ async def test_two_controllers_one_killed_half_way_lose_nothing(
         db = await _store(pg.dsn)
         try:
             await Users(db).add("ana", Role.OPERATOR, PASSWORD)
-            watchers = [Watcher(f"http://127.0.0.1:{c.console_port}") for c in fleet.consoles]
+            watchers = [ConsoleWatcher(f"http://127.0.0.1:{c.console_port}", "ana", PASSWORD)
+                        for c in fleet.consoles]
             watching = [asyncio.create_task(w.run()) for w in watchers]
             async with asyncio.timeout(GUARD_S):
                 await asyncio.gather(*(w.ready.wait() for w in watchers))

@@ -14,8 +14,11 @@ what Asterisk does with several ``hagi://`` targets.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +27,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from aiohttp import ClientSession, CookieJar
 
 from ivr.testing.fake_asterisk import CallResult, CallScript, place_call
 
@@ -151,3 +156,44 @@ class Fleet:
             if not (result.error or "").startswith("cannot connect"):
                 return index, result
         return order[-1], result
+
+
+_LOGIN_CSRF = re.compile(r'name="_csrf" id="login-csrf" value="([^"]+)"')
+
+
+class ConsoleWatcher:
+    """An operator with a console open: what its live feed announced, and when (wall
+    clock, comparable with the store's ``created_at`` on the same machine)."""
+
+    def __init__(self, origin: str, user: str, password: str) -> None:
+        self.origin, self.user, self.password = origin, user, password
+        self.opened: dict[int, float] = {}
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        async with ClientSession(base_url=self.origin,
+                                 cookie_jar=CookieJar(unsafe=True)) as session:
+            page = await (await session.get("/login")).text()
+            token = _LOGIN_CSRF.search(page)
+            if token is None:
+                raise RuntimeError("the login page has no CSRF field")
+            answer = await session.post("/login", allow_redirects=False,
+                                        headers={"Origin": self.origin},
+                                        data={"name": self.user, "password": self.password,
+                                              "_csrf": token.group(1), "next": "/"})
+            if answer.status not in (302, 303):
+                raise RuntimeError(f"login refused: {answer.status}")
+            async with session.get("/events", headers={"Accept": "text/event-stream"},
+                                   timeout=None) as stream:
+                if stream.status != 200:
+                    raise RuntimeError(f"live feed refused: {stream.status}")
+                self.ready.set()
+                event = ""
+                async for raw in stream.content:
+                    line = raw.decode().rstrip("\n")
+                    if line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: ") and event == "change":
+                        data = json.loads(line[6:])
+                        if data["kind"] == "report.opened":
+                            self.opened.setdefault(int(data["report"]), time.time())
