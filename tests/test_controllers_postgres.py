@@ -99,7 +99,8 @@ async def test_two_controllers_one_killed_half_way_lose_nothing(
             heard = [number for _where, number, _error in results if number is not None]
             cut = [r for r in results if r[1] is None]
             assert len(heard) == len(set(heard)), "a number was given to two callers"
-            assert len(heard) > CALLS * 0.9 and fleet.controllers[1].alive()
+            # Only calls on the killed controller at that moment lose their number.
+            assert len(heard) >= CALLS - AT_ONCE and fleet.controllers[1].alive()
 
             # The survivor closes the dead controller's open calls once its lease runs out.
             async with asyncio.timeout(GUARD_S):
