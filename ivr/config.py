@@ -7,6 +7,7 @@ setting; every listener defaults to 127.0.0.1.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Mapping
@@ -269,9 +270,12 @@ class Settings:
 
     @property
     def incoming_dir(self) -> Path:
-        return self.recordings_tmp if str(self.recordings_tmp) not in ("", ".") else (
-            self.voiceclips / ".incoming"
-        )
+        if str(self.recordings_tmp) not in ("", "."):
+            return self.recordings_tmp
+        if isinstance(self.database, str):  # several controllers share the clips' folder:
+            # each records into its own, so one's start-up never takes another's takes
+            return self.voiceclips / f".incoming-{re.sub(r'[^A-Za-z0-9_.-]', '_', self.controller)}"
+        return self.voiceclips / ".incoming"
 
     @property
     def journal_folder(self) -> Path:
