@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
-"""Benchmark: every dashboard panel and every export with one and ten million reports.
+"""Benchmark: every dashboard panel and every export with one and ten million reports,
+on SQLite and on PostgreSQL in the same run, side by side.
 
-Builds (once, cached in bench/out/) databases of N reports through the real
+Builds (once, cached in bench/out/) SQLite databases of N reports through the real
 migrations: five years (2021-2025) of reports over the sample zones of
 Miraflores, every type, zone and channel, 70% located, first actions and
 callbacks. The fixture is loaded the fast way (rollup triggers and report
 indexes dropped, rows inserted in time order, indexes and rollups rebuilt in
 SQL; synchronous off, for the fixture only); no events or clips, which the
-dashboard never reads. Then it times each panel (the median of a few runs
-after a first, cold one) for four ranges, and each export.
+dashboard never reads. PostgreSQL gets the same reports (read back from that
+file, ids and all) on a throwaway cluster started for the run, durability on and
+buffers sized (PG_SETTINGS), in one transaction: rollup triggers off
+(``rollup.triggers_off``), report indexes dropped, rows COPYed, indexes built,
+rollups recounted, triggers on; then VACUUM ANALYZE. Then it times each panel on
+each engine (the median of a few runs after a first, cold one) for four ranges,
+and each export, and checks that both engines gave the same answers.
 
     .venv/bin/python bench/analytics.py [--reports 1000000,10000000] [--runs 5]
-        [--exports 12m|all|none]
+        [--exports 12m|all|none] [--engines sqlite,postgresql]
 
+Both engines by default when PostgreSQL's server binaries are installed.
 Target: every panel under 200 ms at one million reports, under 1 s at ten million.
 """
 
@@ -20,25 +27,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import itertools
+import os
 import random
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ivr.analytics import dashboard, exports  # noqa: E402
 from ivr.domain import zones  # noqa: E402
+from ivr.store import engine as store_engine  # noqa: E402
 from ivr.store import rollup  # noqa: E402
 from ivr.store.db import Database  # noqa: E402
 from ivr.store.panels import Filters  # noqa: E402
 from ivr.store.rollup import Clock  # noqa: E402
+from ivr.testing.postgres import PostgresMissing, ThrowawayPostgres, binaries  # noqa: E402
 
 LIMA = Clock("America/Lima", -300)
 START = datetime(2021, 1, 1, 5, tzinfo=UTC)  # local midnight in Lima
@@ -151,20 +165,124 @@ async def build(path: Path, count: int) -> None:
     conn.close()
 
 
-def _sizes(path: Path) -> str:
-    conn = sqlite3.connect(path)
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+# A throwaway cluster with a deployment's durability (ThrowawayPostgres turns it off for
+# tests) and buffers for a machine of some 24 GiB; max_wal_size spares the load checkpoints.
+PG_SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
+               "shared_buffers": "2GB", "effective_cache_size": "12GB", "work_mem": "64MB",
+               "maintenance_work_mem": "1GB", "max_wal_size": "8GB"}
+COLUMNS = ("id", "type", "priority", "emergency", "state", "complete", "channel", "caller",
+           "zone", "lat", "lon", "created_at", "updated_at", "first_action_at",
+           "callback_due_at", "callback_done_at")
+PG_INDEXES = ("SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+              " JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'reports'::regclass"
+              " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)")
+
+
+def engines_of(parser: argparse.ArgumentParser, given: str | None) -> list[str]:
+    """--engines, or both when PostgreSQL's server binaries are installed."""
+    if given is None:
+        try:
+            binaries()
+            given = "sqlite,postgresql"
+        except PostgresMissing:
+            print("note: PostgreSQL's server binaries are not installed: SQLite only")
+            given = "sqlite"
+    engines = [e.strip() for e in given.split(",") if e.strip()]
+    if not engines or set(engines) - {"sqlite", "postgresql"}:
+        parser.error("--engines: sqlite, postgresql or both")
+    return engines
+
+
+@contextlib.contextmanager
+def pg_server(engines: list[str]) -> Iterator[ThrowawayPostgres | None]:
+    """A throwaway cluster for the run when PostgreSQL is measured; its settings printed."""
+    if "postgresql" not in engines:
+        yield None
+        return
+    with ThrowawayPostgres.start(server_settings=PG_SETTINGS) as server:
+        import psycopg
+
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            shown = [f"{k}={conn.execute(f'SHOW {k}').fetchone()[0]}" for k in (  # type: ignore
+                "server_version", "fsync", "synchronous_commit", "full_page_writes",
+                "shared_buffers", "work_mem", "jit")]
+        print("PostgreSQL, a throwaway cluster on this machine (loopback): " + ", ".join(shown),
+              flush=True)
+        yield server
+
+
+def pg_database(server: ThrowawayPostgres, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}".encode())
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    return server.dsn.rsplit("/", 1)[0] + "/" + name
+
+
+async def build_pg(source: Path, dsn: str) -> None:
+    """The SQLite fixture's reports into PostgreSQL, in one transaction (see the top)."""
+    import psycopg
+
+    from ivr.store.postgres import Connection
+
+    async with store_engine.database(dsn):  # the schema, as the store installs it
+        pass
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)  # an absolute path
+    conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True, options="-c timezone=UTC")
+    began = time.perf_counter()
+
+    def say(what: str) -> None:
+        print(f"  {what} at {time.perf_counter() - began:.0f} s", flush=True)
+
     try:
-        counts = [f"{t.split('_')[1]} {conn.execute(f'SELECT count(*) FROM {t}').fetchone()[0]:,}"
-                  for t in ("rollup_day", "rollup_month", "rollup_weekhour", "rollup_cell")]
+        async with conn.transaction():
+            indexes = await (await conn.execute(PG_INDEXES)).fetchall()
+            for name, _sql in indexes:
+                await conn.execute(f"DROP INDEX {name}".encode())
+            store: Any = Connection(conn, frozenset())  # aiosqlite's methods, translated
+            async with rollup.triggers_off(store):
+                count, names = 0, ", ".join(COLUMNS)
+                rows = src.execute(f"SELECT {names} FROM reports ORDER BY id")
+                async with conn.cursor().copy(f"COPY reports ({names}) FROM STDIN".encode()
+                                              ) as copy:
+                    for batch in iter(lambda: rows.fetchmany(50_000), []):
+                        for row in batch:
+                            await copy.write_row(row)
+                        count += len(batch)
+                say(f"COPY of {count:,} reports done")
+                for _name, sql in indexes:
+                    await conn.execute(sql.encode())
+                say("indexes rebuilt")
+            say("rollups recounted (the triggers on again)")
+        say("committed")
+        await conn.execute("VACUUM (ANALYZE)")
+        say("VACUUM ANALYZE done")
     finally:
-        conn.close()
-    return "rollup rows: " + ", ".join(counts)
+        await conn.close()
+        src.close()
 
 
-async def time_panels(path: Path, runs: int) -> dict[tuple[str, str], tuple[float, float]]:
-    out: dict[tuple[str, str], tuple[float, float]] = {}
+# --- measuring -----------------------------------------------------------------------------
+
+
+Timings = dict[tuple[str, str], tuple[float, float]]
+
+
+async def time_panels(location: Path | str, runs: int) -> tuple[Timings, dict[Any, Any]]:
+    out: Timings = {}
+    results: dict[Any, Any] = {}
     now = datetime(2025, 11, 14, 12, tzinfo=UTC)
-    async with Database(path) as db:
+    async with store_engine.database(location) as db:
+        counts = [f"{t.split('_')[1]} {(await db.fetchall(f'SELECT count(*) FROM {t}'))[0][0]:,}"
+                  for t in ("rollup_day", "rollup_month", "rollup_weekhour", "rollup_cell")]
+        size = (await db.fetchall(
+            "SELECT pg_database_size(current_database())" if store_engine.is_postgres(location)
+            else "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"))
+        print(f"{getattr(db, 'engine', 'sqlite')}: {int(size[0][0]) / 1e6:,.0f} MB;"
+              " rollup rows: " + ", ".join(counts), flush=True)
         for range_name, f in RANGES.items():
             calls = {**dashboard.dashboard_panels(db, f, LIMA, now),
                      **{f"hotspots: {k}": v
@@ -173,13 +291,14 @@ async def time_panels(path: Path, runs: int) -> dict[tuple[str, str], tuple[floa
                 times = []
                 for _ in range(runs + 1):
                     began = time.perf_counter()
-                    await call()
+                    results[(panel, range_name)] = await call()
                     times.append((time.perf_counter() - began) * 1000)
                 out[(panel, range_name)] = (times[0], statistics.median(times[1:]))
-    return out
+    return out, results
 
 
-async def time_exports(path: Path, which: str) -> list[tuple[str, str, int, int, float]]:
+async def time_exports(location: Path | str, which: str
+                       ) -> list[tuple[str, str, int, int, float]]:
     if which == "none":
         return []
     f = RANGES["12 months, ragged"] if which == "12m" else RANGES["all (60 months)"]
@@ -189,21 +308,73 @@ async def time_exports(path: Path, which: str) -> list[tuple[str, str, int, int,
         began = time.perf_counter()
         size = rows = 0
         if kind == "csv":
-            async for chunk in exports.csv_chunks(path, f, LIMA):
+            async for chunk in exports.csv_chunks(location, f, LIMA):
                 size += len(chunk)
                 rows += chunk.count(b"\n")
             rows -= 1  # the header
         elif kind == "geojson":
-            async for chunk in exports.geojson_chunks(path, f, LIMA, centroids):
+            async for chunk in exports.geojson_chunks(location, f, LIMA, centroids):
                 size += len(chunk)
                 rows += chunk.count(b'{"type":"Feature"')
         else:
             with tempfile.TemporaryDirectory() as folder:
                 target = Path(folder) / "x.xlsx"
-                rows = await asyncio.to_thread(exports.write_xlsx, path, f, LIMA, target)
+                rows = await asyncio.to_thread(exports.write_xlsx, location, f, LIMA, target)
                 size = target.stat().st_size
         out.append((kind, f"{f.since}..{f.until}", rows, size, time.perf_counter() - began))
     return out
+
+
+def _plain(value: Any) -> Any:
+    """A panel's answer, comparable across engines (floats to 9 digits)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return round(value, 9) if isinstance(value, float) else value
+
+
+def print_panels(engines: list[str], timings: dict[str, Timings]) -> None:
+    names = list(RANGES)
+    width = 11 * len(engines)
+    panels = list(dict.fromkeys(p for p, _ in timings[engines[0]]))
+    for title, pick in (("median of the runs after the first (ms)", 1), ("first run (ms)", 0)):
+        print(f"\n{title:<32}" + "".join(f"{n[:width - 1]:>{width}}" for n in names))
+        print(f"{'panel':<32}" + "".join(f"{e[:10]:>11}" for _ in names for e in engines))
+        for panel in panels:
+            print(f"{panel:<32}" + "".join(f"{timings[e][(panel, r)][pick]:>11.1f}"
+                                           for r in names for e in engines))
+    print(f"{'slowest panel (median)':<32}" + "".join(
+        f"  {e}: {max(t[1] for t in timings[e].values()):.1f} ms" for e in engines))
+
+
+def print_exports(engines: list[str], found: dict[str, list[tuple[str, str, int, int, float]]]
+                  ) -> None:
+    if not any(found.values()):
+        return
+    print(f"\n{'export':<8} {'span':<23} {'engine':<11} {'seconds':>8} {'rows':>11}"
+          f" {'rows/s':>9} {'MB':>8}")
+    for n in range(len(found[engines[0]])):
+        for e in engines:
+            kind, span, rows, size, seconds = found[e][n]
+            print(f"{kind:<8} {span:<23} {e:<11} {seconds:>8.1f} {rows:>11,}"
+                  f" {rows / seconds:>9,.0f} {size / 1e6:>8.1f}")
+
+
+def sqlite_fixture(out: Path, count: int) -> Path:
+    path = out / f"analytics-{count}.sqlite3"
+    if not path.exists():
+        print(f"building {path.name} ...", flush=True)
+        began = time.perf_counter()
+        tmp = path.with_suffix(".building")
+        for stale in out.glob(tmp.name + "*"):
+            stale.unlink()
+        asyncio.run(build(tmp, count))
+        tmp.rename(path)
+        print(f"built {path.name} in {time.perf_counter() - began:.0f} s")
+    return path
 
 
 def main() -> None:
@@ -211,34 +382,35 @@ def main() -> None:
     parser.add_argument("--reports", default="1000000,10000000")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--exports", default="12m", choices=("12m", "all", "none"))
+    parser.add_argument("--engines", default=None, help="sqlite,postgresql (default: both "
+                        "when PostgreSQL is installed)")
     args = parser.parse_args()
+    engines = engines_of(parser, args.engines)
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    for count in (int(n) for n in args.reports.split(",")):
-        path = out / f"analytics-{count}.sqlite3"
-        if not path.exists():
-            print(f"building {path.name} ...", flush=True)
-            began = time.perf_counter()
-            tmp = path.with_suffix(".building")
-            for stale in out.glob(tmp.name + "*"):
-                stale.unlink()
-            asyncio.run(build(tmp, count))
-            tmp.rename(path)
-            print(f"built {path.name} in {time.perf_counter() - began:.0f} s")
-        print(f"\n== {count:,} reports; {_sizes(path)}")
-        timings = asyncio.run(time_panels(path, args.runs))
-        names = list(RANGES)
-        print(f"{'panel (ms: median, first run)':<32}" + "".join(f"{n:>22}" for n in names))
-        panels = list(dict.fromkeys(p for p, _ in timings))
-        for panel in panels:
-            cells = "".join(f"{timings[(panel, r)][1]:>13.1f} ({timings[(panel, r)][0]:>6.1f})"
-                            for r in names)
-            print(f"{panel:<32}{cells}")
-        worst = max(t[1] for t in timings.values())
-        print(f"{'slowest panel (median)':<32}{worst:>13.1f} ms")
-        for kind, span, rows, size, seconds in asyncio.run(time_exports(path, args.exports)):
-            print(f"export {kind:<8} {span}: {seconds:7.1f} s  {rows:>11,} rows"
-                  f" {rows / seconds:>9,.0f} rows/s  {size / 1e6:8.1f} MB")
+    print(f"machine: {os.cpu_count()} cores; load average (1 min) at the start:"
+          f" {os.getloadavg()[0]:.1f}", flush=True)
+    with pg_server(engines) as server:
+        for count in (int(n) for n in args.reports.split(",")):
+            path = sqlite_fixture(out, count)  # PostgreSQL's reports come from it too
+            where: dict[str, Path | str] = {"sqlite": path}
+            if server is not None:
+                print(f"loading {count:,} reports into PostgreSQL ...", flush=True)
+                where["postgresql"] = pg_database(server, f"analytics_{count}")
+                asyncio.run(build_pg(path.resolve(), str(where["postgresql"])))
+            print(f"\n== {count:,} reports")
+            timings, answers = {}, {}
+            for e in engines:
+                timings[e], answers[e] = asyncio.run(time_panels(where[e], args.runs))
+            print_panels(engines, timings)
+            if len(engines) > 1:
+                differ = [k for k in answers[engines[0]]
+                          if _plain(answers[engines[0]][k]) != _plain(answers[engines[1]][k])]
+                print("every panel's answer is the same on both engines" if not differ else
+                      f"ANSWERS DIFFER between the engines: {differ}")
+            print_exports(engines, {e: asyncio.run(time_exports(where[e], args.exports))
+                                    for e in engines})
+            print(f"load average (1 min) now: {os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
-"""Benchmark: console server time with a million reports in the database.
+"""Benchmark: console server time with a million reports in the database, on SQLite
+and on PostgreSQL in the same run, side by side.
 
-Builds (once, cached in bench/out/) a database of N reports through the real
+Builds (once, cached in bench/out/) a SQLite database of N reports through the real
 migrations, with the events, clips, callbacks and note index a busy command
 center would have after years: 3 events per report, a clip for 80% of them,
-notes on 10%, 0.3% still open. Then the real console serves the queue, several
-searches and report pages over loopback, and this prints the server time
-(the console's own ``Server-Timing`` header) p50/p95 per page, plus the delay
-from a committed change to its arrival on an open event stream.
+notes on 10%, 0.3% still open. PostgreSQL gets the very same rows by ``alerta db
+copy`` (COPY in foreign-key order, verified by counts and checksums) into a
+throwaway cluster started for the run, durability on (settings printed), then
+VACUUM ANALYZE. Then the real console serves the queue, several searches and
+report pages over loopback on each engine, and this prints the server time (the
+console's own ``Server-Timing`` header) p50/p95 per page, plus the delay from a
+committed change to its arrival on an open event stream (NOTIFY on PostgreSQL).
 
     .venv/bin/python bench/console.py [--reports 1000000] [--rounds 200]
+        [--engines sqlite,postgresql]
+
+Both engines by default when PostgreSQL's server binaries are installed.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -29,7 +37,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.analytics import engines_of, pg_database, pg_server  # noqa: E402
 from ivr.config import Settings  # noqa: E402
+from ivr.store import engine as store_engine  # noqa: E402
+from ivr.store.copy import copy_database  # noqa: E402
 from ivr.store.db import Database  # noqa: E402
 from tests.console_util import console_site  # noqa: E402
 
@@ -103,10 +114,29 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(path: Path, rounds: int, reports: int) -> None:
-    settings = dataclasses.replace(Settings(), database=path, voiceclips=path.parent / "clips")
-    db = await Database(path).open()
+async def load_pg(path: Path, dsn: str) -> None:
+    """The SQLite fixture, every table, into PostgreSQL: ``alerta db copy``, then VACUUM."""
+    import psycopg
+
+    began = time.perf_counter()
+    await copy_database(f"sqlite://{path}", dsn, say=lambda line: print("  " + line))
+    print(f"  copied and verified in {time.perf_counter() - began:.0f} s", flush=True)
+    conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    try:
+        await conn.execute("VACUUM (ANALYZE)")
+    finally:
+        await conn.close()
+    print(f"  VACUUM ANALYZE done at {time.perf_counter() - began:.0f} s", flush=True)
+
+
+Figures = dict[str, tuple[float, float, float]]  # page: p50, p95, max (ms)
+
+
+async def measure(location: Path | str, clips: Path, rounds: int, reports: int) -> Figures:
+    settings = dataclasses.replace(Settings(), database=location, voiceclips=clips)
+    db = await store_engine.database(location).open()
     rng = random.Random(11)
+    out: Figures = {}
     try:
         async with console_site(settings, db=db) as site, site.browser() as b:
             if (await b.login("ana")).status != 302:
@@ -123,9 +153,6 @@ async def measure(path: Path, rounds: int, reports: int) -> None:
                 "search: older page": lambda: f"/reports?before={rng.randint(2, reports)}",
                 "report page": lambda: f"/reports/{rng.randint(1, reports)}",
             }
-            print(f"{reports:,} reports; {rounds} requests per page; server time from "
-                  "the Server-Timing header (ms)")
-            print(f"{'page':<28} {'p50':>8} {'p95':>8} {'max':>8}")
             for name, make in pages.items():
                 times = []
                 for _ in range(rounds):
@@ -135,8 +162,7 @@ async def measure(path: Path, rounds: int, reports: int) -> None:
                         raise SystemExit(f"{name}: HTTP {response.status}")
                     timing = response.headers["Server-Timing"]
                     times.append(float(timing.split("dur=")[1]))
-                print(f"{name:<28} {statistics.median(times):8.2f} {percentile(times, .95):8.2f}"
-                      f" {max(times):8.2f}")
+                out[name] = (statistics.median(times), percentile(times, .95), max(times))
             # Live feed: from the commit of a change to its arrival on an open stream.
             stream = await b.client.get("/events")
             delays = []
@@ -150,17 +176,21 @@ async def measure(path: Path, rounds: int, reports: int) -> None:
                         break
                 delays.append((time.perf_counter() - sent) * 1000)
             stream.close()
-            print(f"{'event stream delay':<28} {statistics.median(delays):8.2f} "
-                  f"{percentile(delays, .95):8.2f} {max(delays):8.2f}")
+            out["event stream delay"] = (statistics.median(delays), percentile(delays, .95),
+                                         max(delays))
     finally:
         await db.close()
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--engines", default=None, help="sqlite,postgresql (default: both "
+                        "when PostgreSQL is installed)")
     args = parser.parse_args()
+    engines = engines_of(parser, args.engines)
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"console-{args.reports}.sqlite3"
@@ -174,7 +204,24 @@ def main() -> None:
             Path(str(tmp) + suffix).unlink(missing_ok=True)
         tmp.rename(path)
         print(f"built {path.name} in {time.perf_counter() - began:.0f} s")
-    asyncio.run(measure(path, args.rounds, args.reports))
+    print(f"machine: {os.cpu_count()} cores; load average (1 min) at the start:"
+          f" {os.getloadavg()[0]:.1f}", flush=True)
+    with pg_server(engines) as server:
+        where: dict[str, Path | str] = {"sqlite": path}
+        if server is not None:
+            print(f"copying {path.name} into PostgreSQL ...", flush=True)
+            where["postgresql"] = pg_database(server, f"console_{args.reports}")
+            asyncio.run(load_pg(path.resolve(), str(where["postgresql"])))
+        figures = {e: asyncio.run(measure(where[e], out / "clips", args.rounds, args.reports))
+                   for e in engines}
+    print(f"\n{args.reports:,} reports; {args.rounds} requests per page; server time from "
+          "the Server-Timing header (ms)")
+    print(f"{'':<28}" + "".join(f"{e:>27}" for e in engines))
+    print(f"{'page':<28}" + f" {'p50':>8} {'p95':>8} {'max':>8}" * len(engines))
+    for name in figures[engines[0]]:
+        print(f"{name:<28}" + "".join(f" {figures[e][name][0]:8.2f} {figures[e][name][1]:8.2f}"
+                                      f" {figures[e][name][2]:8.2f}" for e in engines))
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

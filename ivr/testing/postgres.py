@@ -10,6 +10,8 @@ unprivileged server user must be able to reach it, which a test's private tmp_pa
 does not allow).
 
 Durability is switched off (``fsync=off``): a test cluster is thrown away anyway.
+``start(server_settings={...})`` changes or adds server settings (``postgres -c``), e.g.
+a benchmark that turns durability back on and sizes the buffers.
 """
 
 from __future__ import annotations
@@ -17,18 +19,22 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 BOOT_TIMEOUT_S = 60.0
 USER = "alerta"  # the database role the tests connect as
 DATABASE = "alerta"
+# Server settings of a throwaway cluster (``server_settings`` may change any of them).
+SETTINGS = {"listen_addresses": "127.0.0.1", "fsync": "off", "synchronous_commit": "off",
+            "full_page_writes": "off", "max_connections": "200"}
 
 
 class PostgresMissing(RuntimeError):
@@ -80,7 +86,8 @@ class ThrowawayPostgres:
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls) -> Iterator[ThrowawayPostgres]:
+    def start(cls, server_settings: Mapping[str, str] | None = None
+              ) -> Iterator[ThrowawayPostgres]:
         folder = binaries()
         owner = None
         if os.geteuid() == 0:
@@ -96,9 +103,9 @@ class ThrowawayPostgres:
         subprocess.run(_as_owner([str(folder / "initdb"), "-D", str(pg.data), "-U", USER,
                                   "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"], owner),
                        check=True, capture_output=True, timeout=BOOT_TIMEOUT_S)
-        options = (f"-p {pg.port} -k {pg.sockets} -c listen_addresses=127.0.0.1"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                   " -c max_connections=200")
+        chosen = {**SETTINGS, **(server_settings or {})}
+        options = f"-p {pg.port} -k {pg.sockets} " + " ".join(
+            f"-c {shlex.quote(f'{name}={value}')}" for name, value in chosen.items())
         try:
             subprocess.run(_as_owner([str(folder / "pg_ctl"), "-D", str(pg.data), "-o", options,
                                       "-l", str(root / "server.log"), "-w", "-t",
