@@ -5,6 +5,7 @@ Kept here so a name is spelled once; ``dialplans/`` uses the same names.
 
 STEP = "ALERTA_STEP"  # where the flow is: language, menu, callback, zone, record, review, readback
 REPORT = "ALERTA_REPORT"  # the report number once created (the queue and CDRs can show it)
+OUTCOME = "ALERTA_OUTCOME"  # how a flow ended, for CDRs and tests (the dialplan needs none)
 LANGUAGE = "CHANNEL(language)"  # the caller's chosen language
 QUEUE_STATUS = "QUEUESTATUS"  # set by Queue() when it returns without an answer
 
