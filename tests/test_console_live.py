@@ -8,15 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import ClientResponse
 
 from ivr.config import Settings
 from ivr.testing.wav import make_tone_wav
 from tests.console_util import Browser, console_site
 from tests.e2e import report_number, running_line
-
-pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
 
 
 async def read_events(response: ClientResponse, until: Any, limit_s: float = 10.0

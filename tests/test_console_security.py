@@ -14,8 +14,6 @@ from operator_console.app import create_app
 from operator_console.security import COOKIE, SIGNED_IN, policy
 from tests.console_util import PASSWORD, console_site
 
-pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
-
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz"),
           ("GET", "/public"), ("GET", "/public/{code}"), ("GET", "/public/api/summary.json"),
           ("GET", "/open311/v2/services.json"), ("GET", "/open311/v2/requests.json"),

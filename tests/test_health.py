@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestServer
 
 from ivr.app import services
@@ -24,8 +23,6 @@ from ivr.config import Settings
 from operator_console.app import create_app
 from tests.console_util import Site, console_site
 from tests.test_journal import write_locked
-
-pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
 
 GUARD_S = 15.0  # only stops a broken test from hanging; nothing here is timed
 

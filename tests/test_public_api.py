@@ -6,8 +6,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from ivr.config import Settings
 from ivr.core.ports import Location, NewReport
 from ivr.domain.clips import ClipInfo
@@ -16,8 +14,6 @@ from ivr.domain.roles import Intake
 from ivr.store.casework import Casework, ManualReport
 from ivr.store.reports import Reports
 from tests.console_util import Site, console_site
-
-pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
 
 CALLER = "987650321"
 NOTE = "vecino del 3B sospecha de su cuñado"
