@@ -297,32 +297,28 @@ async def time_panels(location: Path | str, runs: int) -> tuple[Timings, dict[An
     return out, results
 
 
-async def time_exports(location: Path | str, which: str
-                       ) -> list[tuple[str, str, int, int, float]]:
-    if which == "none":
-        return []
+async def time_export(location: Path | str, kind: str, which: str
+                      ) -> tuple[str, int, int, float]:
+    """One export of the range ``which`` (12m or all): its span, rows, bytes, seconds."""
     f = RANGES["12 months, ragged"] if which == "12m" else RANGES["all (60 months)"]
     centroids = {z.code: z.centroid for z in zones.sample()}
-    out = []
-    for kind in ("csv", "geojson", "xlsx"):
-        began = time.perf_counter()
-        size = rows = 0
-        if kind == "csv":
-            async for chunk in exports.csv_chunks(location, f, LIMA):
-                size += len(chunk)
-                rows += chunk.count(b"\n")
-            rows -= 1  # the header
-        elif kind == "geojson":
-            async for chunk in exports.geojson_chunks(location, f, LIMA, centroids):
-                size += len(chunk)
-                rows += chunk.count(b'{"type":"Feature"')
-        else:
-            with tempfile.TemporaryDirectory() as folder:
-                target = Path(folder) / "x.xlsx"
-                rows = await asyncio.to_thread(exports.write_xlsx, location, f, LIMA, target)
-                size = target.stat().st_size
-        out.append((kind, f"{f.since}..{f.until}", rows, size, time.perf_counter() - began))
-    return out
+    began = time.perf_counter()
+    size = rows = 0
+    if kind == "csv":
+        async for chunk in exports.csv_chunks(location, f, LIMA):
+            size += len(chunk)
+            rows += chunk.count(b"\n")
+        rows -= 1  # the header
+    elif kind == "geojson":
+        async for chunk in exports.geojson_chunks(location, f, LIMA, centroids):
+            size += len(chunk)
+            rows += chunk.count(b'{"type":"Feature"')
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            target = Path(folder) / "x.xlsx"
+            rows = await asyncio.to_thread(exports.write_xlsx, location, f, LIMA, target)
+            size = target.stat().st_size
+    return f"{f.since}..{f.until}", rows, size, time.perf_counter() - began
 
 
 def _plain(value: Any) -> Any:
@@ -337,30 +333,29 @@ def _plain(value: Any) -> Any:
 
 
 def print_panels(engines: list[str], timings: dict[str, Timings]) -> None:
-    names = list(RANGES)
-    width = 11 * len(engines)
+    names, cell = list(RANGES), 22 // len(engines)  # a range is 22 wide
     panels = list(dict.fromkeys(p for p, _ in timings[engines[0]]))
     for title, pick in (("median of the runs after the first (ms)", 1), ("first run (ms)", 0)):
-        print(f"\n{title:<32}" + "".join(f"{n[:width - 1]:>{width}}" for n in names))
-        print(f"{'panel':<32}" + "".join(f"{e[:10]:>11}" for _ in names for e in engines))
+        print(f"\n{title:<32}" + "".join(f"{n:>22}" for n in names))
+        print(f"{'panel':<32}" + "".join(f"{e:>{cell}}" for _ in names for e in engines))
         for panel in panels:
-            print(f"{panel:<32}" + "".join(f"{timings[e][(panel, r)][pick]:>11.1f}"
+            print(f"{panel:<32}" + "".join(f"{timings[e][(panel, r)][pick]:>{cell}.1f}"
                                            for r in names for e in engines))
     print(f"{'slowest panel (median)':<32}" + "".join(
         f"  {e}: {max(t[1] for t in timings[e].values()):.1f} ms" for e in engines))
 
 
-def print_exports(engines: list[str], found: dict[str, list[tuple[str, str, int, int, float]]]
-                  ) -> None:
-    if not any(found.values()):
+def print_exports(engines: list[str], where: dict[str, Path | str], which: str) -> None:
+    """Each export on each engine, a line as each is done."""
+    if which == "none":
         return
     print(f"\n{'export':<8} {'span':<23} {'engine':<11} {'seconds':>8} {'rows':>11}"
           f" {'rows/s':>9} {'MB':>8}")
-    for n in range(len(found[engines[0]])):
+    for kind in ("csv", "geojson", "xlsx"):
         for e in engines:
-            kind, span, rows, size, seconds = found[e][n]
+            span, rows, size, seconds = asyncio.run(time_export(where[e], kind, which))
             print(f"{kind:<8} {span:<23} {e:<11} {seconds:>8.1f} {rows:>11,}"
-                  f" {rows / seconds:>9,.0f} {size / 1e6:>8.1f}")
+                  f" {rows / seconds:>9,.0f} {size / 1e6:>8.1f}", flush=True)
 
 
 def sqlite_fixture(out: Path, count: int) -> Path:
@@ -408,8 +403,7 @@ def main() -> None:
                           if _plain(answers[engines[0]][k]) != _plain(answers[engines[1]][k])]
                 print("every panel's answer is the same on both engines" if not differ else
                       f"ANSWERS DIFFER between the engines: {differ}")
-            print_exports(engines, {e: asyncio.run(time_exports(where[e], args.exports))
-                                    for e in engines})
+            print_exports(engines, where, args.exports)
             print(f"load average (1 min) now: {os.getloadavg()[0]:.1f}", flush=True)
 
 
