@@ -72,6 +72,8 @@ DECLARE
 BEGIN
     IF v IS NULL OR format IS NULL THEN
         RETURN NULL;
+    ELSIF format = '%w' THEN  -- the weekday of every rollup row: no loop for it
+        RETURN extract(dow FROM v)::int::text;
     END IF;
     WHILE i <= length(format) LOOP
         c := substr(format, i, 1);
