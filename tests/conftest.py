@@ -9,6 +9,7 @@ from a template that holds the schema).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -87,13 +88,27 @@ class PostgresDatabases:
         self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@pytest.fixture(scope="session")
-def postgres_databases() -> Iterator[PostgresDatabases]:
+@contextlib.contextmanager
+def _throwaway() -> Iterator[ThrowawayPostgres]:
+    """A throwaway cluster, or a failure (never a skip) saying how to get PostgreSQL."""
     try:
         with ThrowawayPostgres.start() as server:
-            yield PostgresDatabases(server)
+            yield server
     except PostgresMissing as exc:
-        pytest.fail(f"the store tests need a PostgreSQL server: {exc}", pytrace=False)
+        pytest.fail(f"this test needs a PostgreSQL server: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    with _throwaway() as server:
+        yield PostgresDatabases(server)
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[ThrowawayPostgres]:
+    """A cluster of the module's own, for tests that use a server as a whole."""
+    with _throwaway() as server:
+        yield server
 
 
 @pytest.fixture

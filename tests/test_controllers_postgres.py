@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from ivr.domain.roles import Role
 from ivr.store.journal import pending_reports
@@ -28,7 +25,7 @@ from ivr.store.postgres import PgDatabase
 from ivr.store.users import Users
 from ivr.testing import CallScript, make_tone_wav
 from ivr.testing.fleet import ConsoleWatcher, Fleet
-from ivr.testing.postgres import PostgresMissing, ThrowawayPostgres
+from ivr.testing.postgres import ThrowawayPostgres
 from tests.console_util import PASSWORD
 from tests.e2e import report_number
 
@@ -36,15 +33,6 @@ CALLS = int(os.environ.get("ALERTA_FLEET_CALLS", "600"))  # bench/controllers.py
 AT_ONCE = 60
 KEYS = ["1", "2", "1", "#", "1"]  # Spanish, robbery, keep the caller ID, no zone, keep the take
 GUARD_S = 180.0  # liveness bounds only: nothing here measures time
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[ThrowawayPostgres]:
-    try:
-        with ThrowawayPostgres.start() as server:
-            yield server
-    except PostgresMissing as exc:
-        pytest.fail(f"the several-controllers test needs PostgreSQL: {exc}", pytrace=False)
 
 
 async def _store(dsn: str) -> PgDatabase:

@@ -27,22 +27,13 @@ from ivr.store.postgres import PgDatabase
 from ivr.store.queries import ConsoleQueries
 from ivr.store.reports import Reports
 from ivr.store.users import Users
-from ivr.testing.postgres import PostgresMissing, ThrowawayPostgres
+from ivr.testing.postgres import ThrowawayPostgres
 
 pytestmark = pytest.mark.sqlite  # the source is SQLite by definition, whatever the run's engine
 
 ROOT = Path(__file__).resolve().parent.parent
 LAT, LON = -12.121512345678901, -77.03009876543211  # every digit of a double must survive
 _names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[ThrowawayPostgres]:
-    try:
-        with ThrowawayPostgres.start() as server:
-            yield server
-    except PostgresMissing as exc:
-        pytest.fail(f"alerta db copy needs a PostgreSQL server: {exc}", pytrace=False)
 
 
 @pytest.fixture

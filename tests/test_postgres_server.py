@@ -7,22 +7,11 @@ advisory locks for singleton work. A missing PostgreSQL fails, as a missing Aste
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from ivr.testing.postgres import PostgresMissing, ThrowawayPostgres
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[ThrowawayPostgres]:
-    try:
-        with ThrowawayPostgres.start() as server:
-            yield server
-    except PostgresMissing as exc:
-        pytest.fail(f"the PostgreSQL tests need a PostgreSQL server: {exc}", pytrace=False)
+from ivr.testing.postgres import ThrowawayPostgres
 
 
 async def test_the_server_answers_on_loopback_only(pg: ThrowawayPostgres) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,29 +23,20 @@ from ivr.store.db import Database
 from ivr.store.postgres import PgDatabase
 from ivr.store.reports import Reports
 from ivr.store.transcripts import claim
-from ivr.testing.postgres import PostgresMissing, ThrowawayPostgres
+from ivr.testing.postgres import ThrowawayPostgres
 
 GUARD_S = 60.0  # liveness bounds only
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ThrowawayPostgres]:
-    try:
-        with ThrowawayPostgres.start() as pg:
-            yield pg
-    except PostgresMissing as exc:
-        pytest.fail(f"the PostgreSQL store tests need PostgreSQL: {exc}", pytrace=False)
 
 
 _names = iter(range(1, 10_000))
 
 
 @pytest.fixture
-async def dsn(server: ThrowawayPostgres) -> AsyncIterator[str]:
+async def dsn(pg: ThrowawayPostgres) -> AsyncIterator[str]:
     name = f"s{next(_names)}"
-    async with await psycopg.AsyncConnection.connect(server.dsn, autocommit=True) as admin:
+    async with await psycopg.AsyncConnection.connect(pg.dsn, autocommit=True) as admin:
         await admin.execute(f"CREATE DATABASE {name}".encode())
-    yield server.dsn.rsplit("/", 1)[0] + "/" + name
+    yield pg.dsn.rsplit("/", 1)[0] + "/" + name
 
 
 async def test_the_schema_is_the_sqlite_migrations_table_for_table(dsn: str,

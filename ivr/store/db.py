@@ -273,13 +273,22 @@ class Database:
                 if not future.done():
                     future.set_exception(StoreError(f"write failed: {exc}"))
             return
-        self.batches += 1
-        self.writes += len(batch)
+        self._committed(len(batch), results)
+
+    def _wake(self) -> None:
+        """Tell this process's listeners (feeds, clip workers) the store changed."""
         for listener in self.on_commit:
             try:
                 listener()
             except Exception:  # a listener must never break the writer
                 logger.exception("store: commit listener failed")
+
+    def _committed(self, count: int, results: list[tuple[asyncio.Future[Any], bool, Any]]
+                   ) -> None:
+        """A batch is on disk: count it, wake the listeners, answer each write."""
+        self.batches += 1
+        self.writes += count
+        self._wake()
         for future, ok, value in results:
             if future.done():
                 continue

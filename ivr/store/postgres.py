@@ -281,16 +281,7 @@ class PgDatabase(Database):
                         future.set_exception(StoreError(f"write failed: {_as_sqlite(exc)}"))
                 return
             break
-        self.batches += 1
-        self.writes += len(batch)
-        self._wake()
-        for future, ok, value in results:
-            if future.done():
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+        self._committed(len(batch), results)
 
     async def _transaction(self, batch: list[tuple[Any, asyncio.Future[Any]]]
                            ) -> list[tuple[asyncio.Future[Any], bool, Any]]:
@@ -334,13 +325,6 @@ class PgDatabase(Database):
         if self._conn is not None and self._conn.broken:
             await self._conn.close()
             self._conn = None
-
-    def _wake(self) -> None:
-        for listener in self.on_commit:
-            try:
-                listener()
-            except Exception:  # a listener must never break the writer
-                logger.exception("store: commit listener failed")
 
     claim_lock = " FOR UPDATE OF j SKIP LOCKED"
 
