@@ -1,0 +1,1 @@
+"""Messaging transports behind ``ivr.core.messaging_ports``: SMS gateway, mail server."""
