@@ -23,6 +23,8 @@ from ivr.domain.incidents import (
     Keypad,
 )
 from ivr.domain.retention import RetentionRule, parse_rules
+from ivr.messaging.settings import MessagingConfigError, MessagingSection
+from ivr.messaging.settings import parse as parse_messaging
 from ivr.settings_sections import AgiSection, HealthSection
 
 ENV_PREFIX = "ALERTA_"
@@ -251,6 +253,7 @@ class Settings:
     alert_keywords: tuple[tuple[str, tuple[str, ...]], ...] = DEFAULT_ALERT_KEYWORDS
     # [[retention]]: which clips a purge may remove (none without rules).
     retention: tuple[RetentionRule, ...] = ()
+    messaging: MessagingSection = field(default_factory=MessagingSection)  # [sms], [mail]
 
     @property
     def agi(self) -> AgiSection:
@@ -464,11 +467,15 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
             settings, zones=tuple(Zone(str(z["code"]), str(z.get("name", ""))) for z in zones)
         )
     settings = _clip_tables(settings, data)
+    try:
+        settings = replace(settings, messaging=parse_messaging(data, env))
+    except MessagingConfigError as exc:
+        raise ConfigError(str(exc)) from exc
     return settings.check()
 
 
 # Clip settings that are tables in the TOML file (not scalars, so not in the env).
-TABLES = ("alert_keywords", "retention")
+TABLES = ("alert_keywords", "retention", "messaging", "sms", "mail")
 
 
 def _clip_tables(settings: Settings, data: Mapping[str, Any]) -> Settings:

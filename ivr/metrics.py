@@ -30,7 +30,7 @@ import weakref
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -169,6 +169,13 @@ class Metrics:
             "alerta_ami_link_changes", "AMI link state changes, by the state entered",
             ["state"], registry=registry,
         )
+        self.messages_tried = Counter(
+            "alerta_messages_tried", "Messages handed to the SMS gateway or mail server, by"
+            " what it answered (sent, retry, refused)", ["channel", "outcome"],
+            registry=registry,
+        )
+        self._outbox_source: Callable[[], Awaitable[dict[str, Any]]] | None = None
+        self._outbox: dict[str, Any] | None = None
         self.prompt_fallbacks = Counter(
             "alerta_prompt_fallbacks",
             "Prompts a line lacked in the caller's language: played in the line's first "
@@ -227,17 +234,32 @@ class Metrics:
         self._backlog_source = source
         self._backlog = None
 
+    def watch_outbox(self, source: Callable[[], Awaitable[dict[str, Any]]] | None) -> None:
+        """``source()`` gives the outbox's summary (``ivr.store.outbox.Outbox.summary``)."""
+        self._outbox_source = source
+        self._outbox = None
+
+    def message_sent(self, channel: str, outcome: str) -> None:
+        self.messages_tried.labels(label(channel), label(outcome)).inc()
+
     async def refresh(self) -> None:
         """Before a scrape: read what needs the store (off the collector's sync path)."""
         source = self._backlog_source
-        if source is None:
-            return
-        try:
-            async with asyncio.timeout(SOURCE_WAIT_S):
-                self._backlog = await source()
-        except Exception as exc:  # the scrape still answers, without the counts
-            self._backlog = None
-            logger.warning("metrics: clip job counts unavailable: %r", exc)
+        if source is not None:
+            try:
+                async with asyncio.timeout(SOURCE_WAIT_S):
+                    self._backlog = await source()
+            except Exception as exc:  # the scrape still answers, without the counts
+                self._backlog = None
+                logger.warning("metrics: clip job counts unavailable: %r", exc)
+        outbox = self._outbox_source
+        if outbox is not None:
+            try:
+                async with asyncio.timeout(SOURCE_WAIT_S):
+                    self._outbox = await outbox()
+            except Exception as exc:
+                self._outbox = None
+                logger.warning("metrics: outbox counts unavailable: %r", exc)
 
     def _scrape_families(self) -> Iterator[Metric]:
         yield self.agi_command_seconds.family()
@@ -274,6 +296,20 @@ class Metrics:
                 for state in ("queued", "running", "failed"):
                     jobs.add_metric([label(kind), state], states.get(state, 0))
             yield jobs
+        summary = self._outbox
+        if summary is not None:
+            messages = GaugeMetricFamily("alerta_messages",
+                                         "Text messages and e-mails in the outbox, by state",
+                                         labels=["channel", "state"])
+            for channel in ("sms", "email"):
+                states = summary["counts"].get(channel, {})
+                for state in ("pending", "sending", "sent", "delivered", "undelivered",
+                              "refused", "grouped"):
+                    messages.add_metric([channel, state], states.get(state, 0))
+            yield messages
+            yield GaugeMetricFamily("alerta_messages_oldest_waiting_seconds",
+                                    "How long the oldest message not yet sent has waited",
+                                    value=summary["oldest_waiting_s"])
 
 
 class _ScrapeTime(Collector):

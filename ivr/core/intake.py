@@ -47,6 +47,12 @@ class ReportIntake:
 
     async def file(self, entry: Entry, *, actor: str, municipality: int = 1) -> int:
         """Open the report in ``municipality`` (with its incident types); returns its id."""
+        return await self.book.file_manual(await self.check(entry, municipality), actor)
+
+    async def check(self, entry: Entry, municipality: int,
+                    channels: tuple[Intake, ...] = MANUAL_INTAKES) -> ManualReport:
+        """``entry`` as the report the rules make of it, or IntakeRefused; ``channels``: the
+        ones this intake takes (by hand; or, for a citizen's text, ``sms``)."""
         incident = next((t for t in await self.types(municipality) if t.id == entry.type_id),
                         None)
         if incident is None:
@@ -55,7 +61,7 @@ class ReportIntake:
             channel = Intake(entry.channel)
         except ValueError:
             raise IntakeRefused("pick the channel the report came by") from None
-        if channel not in MANUAL_INTAKES:
+        if channel not in channels:
             raise IntakeRefused("pick the channel the report came by")
         caller = (entry.caller or "").strip()
         if caller and not (caller.isascii() and caller.isdigit() and 6 <= len(caller) <= 15):
@@ -63,11 +69,9 @@ class ReportIntake:
         zone = (entry.zone or "").strip()
         if zone and not self.zone_known(zone):
             raise IntakeRefused(f"no zone {zone[:10]}")
-        return await self.book.file_manual(
-            ManualReport(type_id=incident.id, priority=incident.priority, channel=channel,
-                         summary=entry.summary, caller=caller or None, zone=zone or None,
-                         address=(entry.address or "").strip()[:200] or None,
-                         emergency=incident.emergency,
-                         callback_minutes=incident.callback_minutes,
-                         municipality=municipality),
-            actor)
+        return ManualReport(type_id=incident.id, priority=incident.priority, channel=channel,
+                            summary=entry.summary, caller=caller or None, zone=zone or None,
+                            address=(entry.address or "").strip()[:200] or None,
+                            emergency=incident.emergency,
+                            callback_minutes=incident.callback_minutes,
+                            municipality=municipality)

@@ -92,6 +92,20 @@ class PublishedLines:
                 found.setdefault(t.id, t)
         return list(found.values())
 
+    async def type_keys(self, municipality: int | None = None) -> dict[str, str]:
+        """The default report line's first-menu keys and the incident types they pick
+        (a citizen's text may start with one: "2 robaron ..."); a submenu's are left out."""
+        rows = sorted(await self.store.all(municipality), key=lambda r: (not r.is_default, r.id))
+        for row in rows:
+            if row.live_version is None:
+                continue
+            config = (await self._load(row.id, row.live_version)).config
+            menu = config.menu(config.start_menu)
+            if menu is not None:
+                return {o.key: o.target for o in menu.options
+                        if o.action.value == "type" and o.target}
+        return {}
+
     async def alert_words(self, type_id: str | None, language: str | None,
                           municipality: int | None = None) -> tuple[str, ...]:
         """The alert words admins gave incident type ``type_id`` in ``language``, across the

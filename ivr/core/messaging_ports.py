@@ -14,8 +14,14 @@ Transports (``ivr.messaging``) implement these; use cases never import a transpo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
+
+from ivr.core.records import ManualReport
+from ivr.domain.alerting import Message
+from ivr.domain.notices import Context, Plan
 
 Outcome = Literal["sent", "retry", "refused"]
 
@@ -69,3 +75,78 @@ class SmsGateway(Protocol):
 
 class Mailer(Protocol):
     async def send(self, mail: OutgoingMail) -> SendResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message a sender has taken from the outbox to send (``ivr.store.outbox``)."""
+
+    id: int
+    channel: str
+    recipient: str
+    report_id: int | None
+    municipality: int | None
+    purpose: str
+    subject: str
+    body: str
+    attempts: int
+    place: str = ""  # the municipality's name
+    members: tuple[tuple[int | None, str], ...] = ()  # grouped in: (report, body) each
+
+
+class OutboxPort(Protocol):
+    on_commit: list[Callable[[], None]]  # called after each commit (the sender wakes)
+
+    async def due(self, now: datetime, *, lease_s: float = 120.0,
+                  channels: tuple[str, ...] = ("sms", "email")) -> bool: ...
+
+    async def claim(self, owner: str, now: datetime, *, limit: int = 20,
+                    lease_s: float = 120.0, channels: tuple[str, ...] = ("sms", "email")
+                    ) -> list[Claimed]: ...
+
+    async def settle(self, message: Claimed, result: SendResult, now: datetime) -> None: ...
+
+    async def delivery_report(self, message: int, delivered: bool, detail: str,
+                              now: datetime) -> bool: ...
+
+
+Planner = Callable[[Context], Plan]
+
+
+class AlertFeed(Protocol):
+    """The notifier's store: each call one transaction (``ivr.store.alert_feed``)."""
+
+    on_commit: list[Callable[[], None]]
+
+    async def lag(self) -> int: ...
+
+    async def advance(self, planner: Planner, now: datetime, *,
+                      kinds: frozenset[str] | None = None) -> tuple[int, int]: ...
+
+    async def escalations_due(self, now: datetime) -> bool: ...
+
+    async def escalate(self, planner: Planner, now: datetime) -> int: ...
+
+    async def announce_overdue(self, now: datetime) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Handling:
+    """What to do with one incoming text (``ivr.core.texts`` decides, the store does it in
+    one transaction)."""
+
+    outcome: str  # report | status | refused | stop | start | unknown | limited
+    reply: Callable[[int | None], Message | None]  # the reply, given the report (if any)
+    report: ManualReport | None = None  # to open
+    language: str | None = None
+    asked: int | None = None  # status: the report asked about, when it exists
+    optout: bool | None = None  # True: STOP, False: START
+
+
+class TextBook(Protocol):
+    async def seen(self, ref: str | None) -> bool: ...
+    async def municipality_for(self, number: str) -> tuple[int, str] | None: ...
+    async def reports_from(self, sender: str, since: datetime) -> int: ...
+    async def report_of(self, report: int) -> tuple[str, str | None, str | None] | None: ...
+    async def handle(self, sms: IncomingSms, municipality: int | None, what: Handling,
+                     now: datetime) -> tuple[bool, int | None]: ...

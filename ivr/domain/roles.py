@@ -43,6 +43,7 @@ class Intake(StrEnum):
     EMAIL = "email"
     PHONE = "phone"  # taken live by an operator
     POS = "pos"  # silent alarm from a point-of-sale terminal
+    SMS = "sms"  # a citizen's text message to the municipality's number
 
 
 MANUAL_INTAKES = (Intake.RADIO, Intake.FIELD, Intake.COUNTER, Intake.EMAIL, Intake.PHONE)

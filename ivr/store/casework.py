@@ -156,37 +156,12 @@ class Casework:
 
     async def file_manual(self, entry: ManualReport, actor: str) -> int:
         """A report received by radio, in the field, at the counter or by e-mail."""
-        summary = _clean(entry.summary, MAX_NOTE)
-        if not summary:
-            raise CaseError("say what was reported")
         moment = self.clock()
-        now = iso(moment)
         deadlines = ({entry.type_id: entry.callback_minutes} if entry.callback_minutes
                      else self.deadlines)
-        due = callback_due(deadlines, entry.type_id, moment) if entry.caller else None
-        name = actor.removeprefix("user:")
 
         async def op(conn: aiosqlite.Connection) -> int:
-            # above every number a controller reserved for its callers
-            report = await next_free_number(conn, entry.municipality)
-            await conn.execute(
-                "INSERT INTO reports (id, municipality_id, type, priority, emergency, complete,"
-                " channel, caller, caller_source, zone, address, location_source, summary,"
-                " entered_by, created_at, updated_at, callback_due_at, first_action_at)"
-                " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (report, entry.municipality, entry.type_id, entry.priority, int(entry.emergency),
-                 entry.channel.value,
-                 entry.caller, "typed" if entry.caller else None, entry.zone,
-                 entry.address, "manual" if (entry.zone or entry.address) else None,
-                 summary, name, now, now, due, now),
-            )
-            await _index_note(conn, report, summary)
-            await events.append(
-                conn, report, "report.opened", now, actor=actor,
-                data={"type": entry.type_id, "priority": entry.priority,
-                      "channel": entry.channel.value, "summary": summary},
-            )
-            return report
+            return await insert_report(conn, entry, actor, moment, deadlines)
 
         return await self.db.write(op)
 
@@ -258,6 +233,39 @@ class Casework:
             return True
 
         return await self.db.write(op)
+
+
+async def insert_report(conn: aiosqlite.Connection, entry: ManualReport, actor: str,
+                        moment: datetime, deadlines: Mapping[str, int], *,
+                        by_hand: bool = True, language: str | None = None) -> int:
+    """Open a report not taken by the IVR, inside the caller's transaction. ``by_hand``:
+    an operator typed it (and so has acted on it); else it came by itself (a citizen's
+    text, an alarm) and waits in the queue like a call."""
+    summary = _clean(entry.summary, MAX_NOTE)
+    if not summary:
+        raise CaseError("say what was reported")
+    now = iso(moment)
+    due = callback_due(deadlines, entry.type_id, moment) if entry.caller else None
+    report = await next_free_number(conn, entry.municipality)  # above controllers' blocks
+    await conn.execute(
+        "INSERT INTO reports (id, municipality_id, type, priority, emergency, complete,"
+        " channel, caller, caller_source, zone, address, location_source, summary,"
+        " entered_by, created_at, updated_at, callback_due_at, first_action_at, language)"
+        " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (report, entry.municipality, entry.type_id, entry.priority, int(entry.emergency),
+         entry.channel.value, entry.caller,
+         ("typed" if by_hand else "callerid") if entry.caller else None, entry.zone,
+         entry.address, "manual" if (entry.zone or entry.address) else None, summary,
+         actor.removeprefix("user:") if by_hand else None, now, now, due,
+         now if by_hand else None, language),
+    )
+    await _index_note(conn, report, summary)
+    await events.append(
+        conn, report, "report.opened", now, actor=actor,
+        data={"type": entry.type_id, "priority": entry.priority,
+              "channel": entry.channel.value, "summary": summary},
+    )
+    return report
 
 
 async def _index_note(conn: aiosqlite.Connection, report: int, text: str) -> None:

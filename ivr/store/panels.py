@@ -21,7 +21,7 @@ from ivr.store.db import Database
 from ivr.store.rollup import Clock
 
 # Channels by which citizens themselves report (radio and field are staff; pos, shops).
-CITIZEN_CHANNELS = ("ivr", "phone", "counter", "email")
+CITIZEN_CHANNELS = ("ivr", "phone", "counter", "email", "sms")
 MAX_FILTER_VALUES = 50
 
 
