@@ -80,10 +80,12 @@ def read(text: str, types: Sequence[IncidentType], digits: Mapping[str, str]) ->
     rest = body.split(" ", 1)[1] if " " in body else ""
     if first in digits:
         return Request("report", type_id=digits[first], summary=rest or body)
-    for t in types:
-        names = {fold(t.id)} | {fold(label) for label in t.labels.values()}
-        if first in names or any(fold(body).startswith(n + " ") or fold(body) == n
-                                 for n in names if " " in n):
+    for t in types:  # a type's id, a label, or a label's first word ("robo" of "robo o asalto")
+        labels = [fold(label) for label in t.labels.values()]
+        names = {fold(t.id), *labels, *(n.split(" ")[0] for n in labels if len(n) >= 3)}
+        whole = fold(body)
+        if first in names or any(whole == n or whole.startswith(n + " ")
+                                 for n in labels if " " in n):
             return Request("report", type_id=t.id, summary=body)
     if any(t.id == CATCH_ALL for t in types):
         return Request("report", type_id=CATCH_ALL, summary=body)
