@@ -7,12 +7,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ivr.clips.disk import DiskGuard
 from ivr.clips.reconcile import Reconciler
 from ivr.clips.service import ClipService, jobs_config
 from ivr.clips.vault import ClipVault
 from ivr.config import Settings
+from ivr.core.intake import ReportIntake
 from ivr.core.line_seed import seed_lines
 from ivr.core.lines import LineAdmin, PublishedLines
 from ivr.core.phone_prompts import PhoneRecorder
@@ -20,6 +22,7 @@ from ivr.core.ports import Deps, FlowConfig
 from ivr.metrics import process_metrics
 from ivr.promptaudio.library import PromptLibrary
 from ivr.store import engine as store_engine
+from ivr.store.casework import Casework
 from ivr.store.controllers import Controllers
 from ivr.store.db import Database, StoreError
 from ivr.store.directory import CallerDirectory
@@ -30,6 +33,9 @@ from ivr.store.prompt_recordings import RecordingStore
 from ivr.store.reports import Reports, utc_now
 from ivr.store.resilient import ResilientBook
 from ivr.store.startup import close_interrupted
+
+if TYPE_CHECKING:
+    from ivr.messaging.service import MessagingService
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +67,13 @@ class Services:
     book: ResilientBook | None = None  # the report book calls write to (store or journal)
     reconciler: Reconciler | None = None  # start-up clip work, and its retry on a full disk
     lines: LineAdmin | None = None  # what admins change: lines, menus, prompts
+    messaging: MessagingService | None = None  # alerts and texts, in the controller
 
 
 @asynccontextmanager
 async def services(
-    settings: Settings, *, reconcile_clips: bool = True, clip_jobs: bool = False
+    settings: Settings, *, reconcile_clips: bool = True, clip_jobs: bool = False,
+    messaging: bool | None = None,
 ) -> AsyncIterator[Services]:
     """Open the store and the clip vault; reconcile leftovers; close on exit.
 
@@ -75,6 +83,9 @@ async def services(
 
     ``clip_jobs`` starts the worker processes for transcription, audio derivatives
     and the daily purge (the controller wants them; a one-shot command does not).
+
+    ``messaging`` (by default with ``clip_jobs``: the controller) starts the notifier,
+    the sender and the gateway's callbacks (``ivr.messaging.service``).
     """
     vault = ClipVault(settings.voiceclips, settings.incoming_dir)
     refused = vault.prepare()  # a full disk: logged, alerted and retried by the reconciler
@@ -121,10 +132,14 @@ async def services(
         )
         jobs = await ClipService(jobs_config(settings), db, utc_now, catalogue.alert_words
                                  ).start() if clip_jobs else None
+        texting = await _messaging(settings, db, catalogue).start() if (
+            clip_jobs if messaging is None else messaging) else None
         try:
             yield Services(settings, db, reports, directory, vault, deps, jobs, book, reconciler,
-                           lines)
+                           lines, texting)
         finally:
+            if texting is not None:
+                await texting.stop()
             if jobs is not None:
                 await jobs.stop()
             await book.stop()
@@ -138,6 +153,20 @@ async def services(
             await reconciler.stop()
         journal.close()
         await db.close()
+
+
+def _messaging(settings: Settings, db: Database, catalogue: PublishedLines
+               ) -> MessagingService:
+    """Alerts to staff and texts with citizens (``ivr.messaging``): the notifier always
+    runs (it also announces overdue callbacks on the console); messages only go by the
+    channels configured."""
+    from ivr.messaging.service import MessagingService
+
+    deadlines = settings.callback_deadlines()
+    intake = ReportIntake(Casework(db, deadlines=deadlines), catalogue.incident_types,
+                          lambda zone: settings.zone(zone) is not None)
+    return MessagingService(db, settings.messaging, owner=settings.controller, intake=intake,
+                            keys=catalogue.type_keys, deadlines=deadlines, clock=utc_now)
 
 
 async def _tidy_after_journal(
