@@ -27,15 +27,18 @@ from ivr.health import WorkerStatus
 from ivr.metrics import Metrics, process_metrics
 from ivr.promptaudio.library import PromptLibrary
 from ivr.store import engine as store_engine
+from ivr.store.alert_admin import AlertAdmin
 from ivr.store.case_records import CaseRecords
 from ivr.store.casework import CaseError, Casework
 from ivr.store.db import Database, StoreError
 from ivr.store.journal import pending_reports
 from ivr.store.lines import LineStore
 from ivr.store.municipalities import Municipalities
+from ivr.store.outbox import Outbox
 from ivr.store.prompt_recordings import RecordingStore
 from ivr.store.queries import ConsoleQueries
 from ivr.store.sessions import Sessions
+from ivr.store.texts import TextStore
 from ivr.store.users import Users
 from operator_console import security, security_http
 from operator_console.feed import EventFeed
@@ -187,6 +190,9 @@ def create_app(
             feed=feed,
             metrics=process_metrics() if metrics is None else metrics,
             municipalities=Municipalities(store),
+            alerts=AlertAdmin(store),
+            outbox=Outbox(store),
+            texts=TextStore(store, settings.callback_deadlines()),
         )
         console.desk = CaseDesk(CaseRecords(store, console.casework, queries),
                                 release_minutes=settings.callback_release_minutes)

@@ -9,6 +9,7 @@ from aiohttp import web
 from operator_console.views import (
     account,
     admin,
+    alert_admin,
     analytics,
     auth,
     callbacks,
@@ -17,6 +18,7 @@ from operator_console.views import (
     health,
     line_audio,
     lines,
+    messaging,
     metro,
     public,
     queue,
@@ -60,6 +62,16 @@ def setup_routes(app: web.Application, static: Path) -> None:
     r.add_post("/admin/users", admin.add_user)
     r.add_post("/admin/users/{user}", admin.update_user)
     r.add_get("/supervision", admin.supervision)
+    # Text messages and e-mail: supervision (supervisors), alerts and texting (admins).
+    r.add_get("/messages", messaging.messages_page)
+    r.add_post("/messages/{message}/again", messaging.send_again)
+    r.add_get("/admin/alerts", alert_admin.alerts_page)
+    r.add_post("/admin/alerts/rules", alert_admin.add_rule)
+    r.add_post("/admin/alerts/rules/{rule}/remove", alert_admin.remove_rule)
+    r.add_post("/admin/alerts/shifts", alert_admin.add_shift)
+    r.add_post("/admin/alerts/shifts/{shift}/remove", alert_admin.remove_shift)
+    r.add_post("/admin/alerts/contacts/{user}", alert_admin.save_contact)
+    r.add_post("/admin/alerts/texts", alert_admin.save_texts)
     # Lines, menus and prompts (admins): drafts, audio, publish, history.
     r.add_get("/admin/lines", lines.lines_page)
     r.add_post("/admin/lines", lines.create_line)

@@ -14,11 +14,14 @@ from ivr.core.lines import LineAdmin, PublishedLines
 from ivr.core.phone_prompts import PhoneRecorder
 from ivr.health import Health
 from ivr.metrics import Metrics, process_metrics
+from ivr.store.alert_admin import AlertAdmin
 from ivr.store.casework import Casework
 from ivr.store.db import Database
 from ivr.store.municipalities import Municipalities
+from ivr.store.outbox import Outbox
 from ivr.store.queries import ConsoleQueries
 from ivr.store.sessions import Sessions
+from ivr.store.texts import TextStore
 from ivr.store.users import Users
 from operator_console.feed import EventFeed
 from operator_console.settings import ConsoleSection
@@ -45,6 +48,9 @@ class Console:
     intake: ReportIntake | None = None  # reports taken by hand (ivr.core.intake)
     callbacks: CallbackDesk | None = None  # calling citizens back (ivr.core.callbacks)
     municipalities: Municipalities | None = None  # who shares this deployment
+    alerts: AlertAdmin | None = None  # alert rules, the roster, staff contacts
+    outbox: Outbox | None = None  # text messages and e-mail, and what became of them
+    texts: TextStore | None = None  # texts with citizens: the municipality's settings
 
 
 class ConsoleRef:

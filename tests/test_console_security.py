@@ -70,6 +70,15 @@ TABLE: dict[tuple[str, str], Role | str] = {
     ("POST", "/admin/lines/{line}/discard"): Role.ADMIN,
     ("GET", "/admin/lines/{line}/export"): Role.ADMIN,
     ("GET", "/supervision"): Role.SUPERVISOR,
+    ("GET", "/messages"): Role.SUPERVISOR,
+    ("POST", "/messages/{message}/again"): Role.SUPERVISOR,
+    ("GET", "/admin/alerts"): Role.ADMIN,
+    ("POST", "/admin/alerts/rules"): Role.ADMIN,
+    ("POST", "/admin/alerts/rules/{rule}/remove"): Role.ADMIN,
+    ("POST", "/admin/alerts/shifts"): Role.ADMIN,
+    ("POST", "/admin/alerts/shifts/{shift}/remove"): Role.ADMIN,
+    ("POST", "/admin/alerts/contacts/{user}"): Role.ADMIN,
+    ("POST", "/admin/alerts/texts"): Role.ADMIN,
     ("GET", "/dashboard"): Role.ANALYST,
     ("GET", "/dashboard/hotspots"): Role.ANALYST,
     ("GET", "/dashboard/export.csv"): Role.ANALYST,
@@ -97,7 +106,8 @@ def all_routes(settings: Settings) -> list[tuple[str, str]]:
 def concrete(path: str) -> str:
     for name, value in (("{report}", "1"), ("{clip}", "1"), ("{user}", "1"), ("{line}", "1"),
                         ("{prompt}", "greeting"), ("{lang}", "es"), ("{sha}", "a" * 64),
-                        ("{token}", "123456789012")):
+                        ("{token}", "123456789012"), ("{message}", "1"), ("{rule}", "1"),
+                        ("{shift}", "1")):
         path = path.replace(name, value)
     return path
 

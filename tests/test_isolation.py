@@ -3,9 +3,10 @@ console route asked for the other municipality's objects.
 
 Every route of the console's router is visited (a route with a parameter this sweep
 does not know how to fill fails the test, so a new route cannot slip past it): by id
-(the other's report, clip, line, user, prompt audio, recording), mixed ids (our report,
-their clip), by search and filter (their words, caller, number, keyset), lists (queue,
-supervision, users, lines, dashboards and exports), and the event stream from the
+(the other's report, clip, line, user, prompt audio, recording, outbox message, alert
+rule, shift), mixed ids (our report, their clip), by search and filter (their words,
+caller, number, keyset), lists (queue, supervision, users, lines, messages and citizens'
+texts, alerts, dashboards and exports), and the event stream from the
 start and resumed from the other's event ids. Nothing of the other municipality may
 come back, refusals are 403 or 404 (never a different answer for "exists elsewhere"),
 and nothing of theirs changes.
@@ -18,17 +19,23 @@ import contextlib
 import dataclasses
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiosqlite
 from aiohttp import ClientResponse
 
 from ivr.app import Services, services
 from ivr.config import Settings
+from ivr.core.messaging_ports import SendResult
 from ivr.core.ports import Recording
+from ivr.domain.alerting import Message
 from ivr.domain.lines import PromptText
 from ivr.domain.municipalities import report_id
 from ivr.domain.roles import Role
+from ivr.store.alert_admin import AlertAdmin
 from ivr.store.municipalities import Municipalities
+from ivr.store.outbox import Outbox, enqueue
 from ivr.store.prompt_recordings import RecordingStore
 from ivr.store.users import Users
 from ivr.testing import make_tone_wav
@@ -57,6 +64,9 @@ class Town:
     token: str
     user: int
     events: list[int]
+    message: int  # a refused text of theirs (only a supervisor's "send again" would move it)
+    rule: int
+    shift: int
 
     def markers(self) -> list[str]:
         """Strings only this municipality's data holds."""
@@ -96,9 +106,39 @@ async def _town(svc: Services, site: Site, town: int) -> Town:
         "2026-12-04T00:00:00.000+00:00"))
     user = await Users(db).by_name(PEOPLE[town][Role.OPERATOR])
     assert user is not None
+    message, rule, shift = await _messaging(svc, town, report, user.id)
     events = [r["id"] for r in await db.fetchall(
         "SELECT id FROM events WHERE report_id = ? ORDER BY id", (report,))]
-    return Town(town, report, clip["id"], line, sha, token, user.id, events)
+    return Town(town, report, clip["id"], line, sha, token, user.id, events, message, rule,
+                shift)
+
+
+async def _messaging(svc: Services, town: int, report: int, user: int) -> tuple[int, int, int]:
+    """Their refused text about their report, a citizen's text in, an alert rule and a
+    shift: what the messages and alerts pages could show or change."""
+    db, now = svc.db, datetime.now(UTC)
+
+    async def op(conn: aiosqlite.Connection) -> int | None:
+        await conn.execute(
+            "INSERT INTO sms_incoming (municipality_id, sender, recipient, body, outcome,"
+            " received_at) VALUES (?, ?, '5550100', ?, 'unknown', ?)",
+            (town, CALLER[town], f"texto {MARK[town]}", now.isoformat()))
+        return await enqueue(conn, Message("sms", CALLER[town], "citizen.receipt",
+                                           MARK[town], now, town, report_id=report), now)
+
+    message = await db.write(op)
+    assert message is not None
+    outbox = Outbox(db)
+    for claimed in await outbox.claim(f"sweep-{town}", now):
+        await outbox.settle(claimed, SendResult("refused", "unknown subscriber"), now)
+    alerts = AlertAdmin(db)
+    rule = await alerts.add_rule(town, "keyword", f"user:{user}", sms=True, email=False,
+                                 after_s=0, actor="test", now=now)
+    shift = await alerts.add_shift(town, user, "operator", now, now + timedelta(hours=8), 1,
+                                   "test", now)
+    await alerts.set_contact(town, user, phone=CALLER[town], email=None, quiet_from=None,
+                             quiet_until=None, actor="test", now=now)
+    return message, rule, shift
 
 
 def _fill(path: str, theirs: Town, ours: Town, *, mixed: bool) -> str:
@@ -106,7 +146,8 @@ def _fill(path: str, theirs: Town, ours: Town, *, mixed: bool) -> str:
     values = {"report": ours.report if mixed else theirs.report, "clip": theirs.clip,
               "line": theirs.line, "user": theirs.user, "sha": theirs.sha,
               "token": theirs.token, "prompt": "greeting", "lang": "es",
-              "code": "san-isidro" if theirs.id == 2 else "miraflores"}
+              "code": "san-isidro" if theirs.id == 2 else "miraflores",
+              "message": theirs.message, "rule": theirs.rule, "shift": theirs.shift}
     names = re.findall(r"\{(\w+)\}", path)
     unknown = set(names) - set(values)
     assert not unknown, f"the sweep does not know how to fill {unknown} in {path}"
@@ -114,6 +155,9 @@ def _fill(path: str, theirs: Town, ours: Town, *, mixed: bool) -> str:
 
 
 FORM = {"state": "acknowledged", "text": "x", "note": "x", "to": "1", "on": "1",
+        "phone": "987000111", "email": "x@example.org", "cause": "keyword",
+        "audience": "role", "sms": "1", "user": "1", "starts": "2031-01-01T08:00",
+        "ends": "2031-01-01T20:00", "rank": "1",
         "reason": "x", "role": "admin", "active": "0", "extension": "9", "release": "1",
         "name": "x", "slug": "x", "numbers": "5559999", "languages": "es",
         "id": "menu", "options": "1 type robbery", "version": "1", "municipality": "1",
@@ -141,8 +185,16 @@ async def _their_state(svc: Services, theirs: Town) -> tuple[Any, ...]:
     roles = await db.fetchall("SELECT * FROM user_roles WHERE user_id = ?", (theirs.user,))
     user = await db.fetchone("SELECT active, extension, password_hash FROM users WHERE id = ?",
                              (theirs.user,))
+    messaging = await db.fetchall(
+        "SELECT 'outbox', state, attempts FROM outbox WHERE id = ? UNION ALL"
+        " SELECT 'rule', active, updated_at FROM alert_rules WHERE id = ? UNION ALL"
+        " SELECT 'shift', rank, ends_at FROM duty_shifts WHERE id = ? UNION ALL"
+        " SELECT 'contact', phone, email FROM users WHERE id = ? UNION ALL"
+        " SELECT 'texts', number, quiet_types FROM sms_settings WHERE municipality_id = ?",
+        (theirs.message, theirs.rule, theirs.shift, theirs.user, theirs.id))
     assert report and events and line and user
-    return (tuple(report), events[0], tuple(line), [tuple(r) for r in roles], tuple(user))
+    return (tuple(report), events[0], tuple(line), [tuple(r) for r in roles], tuple(user),
+            [tuple(r) for r in messaging])
 
 
 async def _stream(site: Site, b: Browser, last_id: int | None, ours: Town) -> str:
@@ -276,5 +328,5 @@ def test_every_console_route_is_swept() -> None:
         info = route.resource.get_info() if route.resource else {}
         names |= set(re.findall(r"\{(\w+)\}", info.get("formatter", "")))
     assert names <= {"report", "clip", "line", "user", "sha", "token", "prompt", "lang",
-                     "code"}, names
+                     "code", "message", "rule", "shift"}, names
     assert json.dumps(sorted(names))

@@ -26,6 +26,7 @@ from operator_console.security import (
     session_of,
 )
 from operator_console.state import Console, console_of, desk_of, municipalities_of
+from operator_console.views.messaging import report_messages
 from operator_console.views.queue import incident_types, type_labels
 from operator_console.views.rows import decorate
 
@@ -73,6 +74,7 @@ async def report_page(request: web.Request) -> web.Response:
         report=report,
         clips=await console.queries.clips(number),
         history=await console.queries.history(number),
+        messages=await report_messages(console, number),
         callbacks=await console.queries.callbacks(number),
         earlier=await console.queries.caller_reports(report["caller"] or "", number),
         **await clip_context(console, number),
@@ -92,6 +94,7 @@ async def history_fragment(request: web.Request) -> web.Response:
     report = await _detail(console, number)
     return page(request, "_report_live.html", report=report,
                 history=await console.queries.history(number),
+                messages=await report_messages(console, number),
                 callbacks=await console.queries.callbacks(number),
                 clips=await console.queries.clips(number),
                 **await clip_context(console, number),
