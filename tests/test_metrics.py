@@ -327,3 +327,32 @@ def test_the_metrics_port_must_differ_from_the_console_port() -> None:
     with pytest.raises(ConfigError, match="metrics_port and console_port must differ"):
         load(env={"ALERTA_METRICS_PORT": "8080", "ALERTA_CONSOLE_PORT": "8080"})
     assert load(env={"ALERTA_METRICS_PORT": "0"}).metrics_port == 0
+
+
+async def test_the_outbox_is_counted_at_scrape_time(settings: Settings) -> None:
+    from datetime import UTC, datetime
+    from typing import Any
+
+    from ivr.domain.alerting import Message
+    from ivr.store import outbox
+
+    metrics = Metrics()
+    async with services(settings) as svc:
+        server = TestServer(create_app(settings, db=svc.db, metrics=metrics), host="127.0.0.1")
+        await server.start_server()
+        try:
+            async with scraper(metrics) as scrape:
+                empty = parse(await scrape())
+                old = datetime(2026, 1, 1, tzinfo=UTC)
+
+                async def op(conn: Any) -> None:
+                    await outbox.enqueue(conn, Message("sms", "987000001", "alert.keyword",
+                                                       "x", old, 1), old)
+
+                await svc.db.write(op)
+                queued = parse(await scrape())
+        finally:
+            await server.close()
+    assert value(empty, "alerta_messages", channel="sms", state="pending") == 0
+    assert value(queued, "alerta_messages", channel="sms", state="pending") == 1
+    assert value(queued, "alerta_messages_oldest_waiting_seconds") > 86400

@@ -12,6 +12,7 @@ free disk space), attached when the console starts and detached when it stops.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from aiohttp import web
 from ivr.config import Settings
 from ivr.health import Health, WorkerStatus
 from ivr.store.clip_views import backlog_counts
+from ivr.store.outbox import Outbox
 from operator_console.security import public
 from operator_console.state import Console, console_of
 
@@ -29,6 +31,8 @@ def attach(console: Console, settings: Settings, workers: WorkerStatus | None) -
                             workers=workers)
     store = console.db
     console.metrics.watch_backlog(lambda: backlog_counts(store))
+    outbox = Outbox(store)
+    console.metrics.watch_outbox(lambda: outbox.summary(None, datetime.now(UTC)))
     disks = {"clips": settings.voiceclips}
     if isinstance(settings.database, Path):  # PostgreSQL's disk is its server's to watch
         disks["database"] = settings.database.parent
@@ -37,6 +41,7 @@ def attach(console: Console, settings: Settings, workers: WorkerStatus | None) -
 
 def detach(console: Console) -> None:
     console.metrics.watch_backlog(None)
+    console.metrics.watch_outbox(None)
 
 
 def ami_state(console: Console) -> str:
