@@ -17,11 +17,13 @@ from ivr.config import Settings
 from ivr.core.intake import ReportIntake
 from ivr.core.line_seed import seed_lines
 from ivr.core.lines import LineAdmin, PublishedLines
+from ivr.core.outage_watch import OutageWatch
 from ivr.core.phone_prompts import PhoneRecorder
 from ivr.core.ports import Deps, FlowConfig
 from ivr.metrics import process_metrics
 from ivr.promptaudio.library import PromptLibrary
 from ivr.store import engine as store_engine
+from ivr.store.alert_feed import raise_once
 from ivr.store.casework import Casework
 from ivr.store.controllers import Controllers
 from ivr.store.db import Database, StoreError
@@ -94,6 +96,7 @@ async def services(
     reconciler = None
     lease: Controllers | None = None
     after_journal: asyncio.Task[None] | None = None
+    watching: asyncio.Task[None] | None = None
     try:
         reports = Reports(db, deadlines=settings.callback_deadlines(),
                           controller=settings.controller if reconcile_clips else None)
@@ -105,6 +108,14 @@ async def services(
             wait_s=settings.journal_after_s,
         ).start()
         process_metrics().watch_journal(book.pending)
+        journal_watch = OutageWatch(
+            lambda kind, data: raise_once(db, kind, None, utc_now(),
+                                          {**data, "reports": book.pending(),
+                                           "controller": settings.controller}),
+            "alert.journal_waiting", grace_s=settings.journal_alert_s)
+        watching = asyncio.get_running_loop().create_task(
+            _watch_journal(book, journal_watch), name="alerta-journal-watch") if (
+            reconcile_clips) else None
         directory = CallerDirectory(db)
         library = PromptLibrary(settings.prompt_library_folder).prepare()
         line_store = LineStore(db, utc_now)
@@ -144,6 +155,10 @@ async def services(
                 await jobs.stop()
             await book.stop()
     finally:
+        if watching is not None:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+            await journal_watch.close()
         if after_journal is not None:
             after_journal.cancel()
             await asyncio.gather(after_journal, return_exceptions=True)
@@ -153,6 +168,14 @@ async def services(
             await reconciler.stop()
         journal.close()
         await db.close()
+
+
+async def _watch_journal(book: ResilientBook, watch: OutageWatch) -> None:
+    """Reports waiting in the journal (the database away or too slow) are an outage."""
+    while True:
+        waiting = book.pending()
+        watch.update(waiting == 0, f"{waiting} report(s) in the journal")
+        await asyncio.sleep(5)
 
 
 def _messaging(settings: Settings, db: Database, catalogue: PublishedLines

@@ -123,6 +123,9 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "ami_username": (str, "alerta", "AMI user (see asterisk_conf/manager.conf)"),
     "ami_secret": (str, "", "AMI secret; empty turns callbacks off (set ALERTA_AMI_SECRET)"),
     "ami_action_timeout_s": (float, 10.0, "time limit for an AMI action's response"),
+    "ami_down_alert_s": (float, 60.0, "an AMI link down this long raises alert.ami_down"),
+    "journal_alert_s": (float, 60.0, "reports waiting in the journal this long raise"
+                        " alert.journal_waiting"),
     "callback_context": (str, "alerta-callback", "dialplan context that dials the citizen"),
     "operator_channel": (str, "PJSIP/{extension}", "how an operator's own phone is dialled"),
     "callback_ring_timeout_s": (int, 30, "how long a callback rings before it gives up"),
@@ -223,6 +226,8 @@ class Settings:
     ami_username: str = "alerta"
     ami_secret: str = ""
     ami_action_timeout_s: float = 10.0
+    ami_down_alert_s: float = 60.0
+    journal_alert_s: float = 60.0
     callback_context: str = "alerta-callback"
     operator_channel: str = "PJSIP/{extension}"
     callback_ring_timeout_s: int = 30

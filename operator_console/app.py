@@ -21,6 +21,7 @@ from ivr.core.cases import CaseDesk
 from ivr.core.intake import ReportIntake
 from ivr.core.line_seed import seed_lines
 from ivr.core.lines import LineAdmin, PublishedLines
+from ivr.core.outage_watch import OutageWatch
 from ivr.core.phone_prompts import PhoneRecorder
 from ivr.domain.roles import Role
 from ivr.health import WorkerStatus
@@ -28,6 +29,7 @@ from ivr.metrics import Metrics, process_metrics
 from ivr.promptaudio.library import PromptLibrary
 from ivr.store import engine as store_engine
 from ivr.store.alert_admin import AlertAdmin
+from ivr.store.alert_feed import raise_once
 from ivr.store.case_records import CaseRecords
 from ivr.store.casework import CaseError, Casework
 from ivr.store.db import Database, StoreError
@@ -37,6 +39,7 @@ from ivr.store.municipalities import Municipalities
 from ivr.store.outbox import Outbox
 from ivr.store.prompt_recordings import RecordingStore
 from ivr.store.queries import ConsoleQueries
+from ivr.store.reports import utc_now
 from ivr.store.sessions import Sessions
 from ivr.store.texts import TextStore
 from ivr.store.users import Users
@@ -202,7 +205,10 @@ def create_app(
         console.catalogue = PublishedLines(console.lines.store, console.lines.library)
         health.attach(console, settings, clip_jobs)
         await feed.start()
-        console.ami = await start_ami(console, settings)
+        ami_watch = OutageWatch(
+            lambda kind, data: raise_once(store, kind, None, utc_now(), data), "alert.ami_down",
+            grace_s=settings.ami_down_alert_s)
+        console.ami = await start_ami(console, settings, ami_watch)
         console.callbacks = callback_desk(console, settings)
         console.intake = ReportIntake(console.casework, lambda m: incident_types(console, m),
                                       lambda zone: settings.zone(zone) is not None)
@@ -219,6 +225,7 @@ def create_app(
             health.detach(console)
             if console.ami is not None:
                 await console.ami.stop()
+            await ami_watch.close()
             await feed.stop()
             if own:
                 await store.close()

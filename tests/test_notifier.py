@@ -207,3 +207,21 @@ async def test_a_mobile_caller_gets_a_receipt_and_follow_ups_until_stop(center: 
     await work.change_state(mobile, ReportState.RESOLVED, "user:ana")
     await center.notifier.catch_up()
     assert await center.rows(purpose="citizen.resolved") == []  # STOP holds
+
+
+async def test_the_deployments_own_alerts_reach_each_municipalitys_rule(center: Center
+                                                                       ) -> None:
+    from ivr.store.alert_feed import raise_once
+
+    await center.admin.add_rule(1, "ami_down", "role:admin", sms=True, email=False, after_s=0,
+                                actor="user:root", now=START)
+    await center.admin.add_rule(1, "journal_waiting", "role:admin", sms=False, email=True,
+                                after_s=0, actor="user:root", now=START)
+    await raise_once(center.db, "alert.ami_down", None, START, {"detail": "refused"})
+    await raise_once(center.db, "alert.journal_waiting", None, START, {"reports": 3})
+    await center.notifier.catch_up()
+    (ami,) = await center.rows(purpose="alert.ami_down")
+    assert ami["recipient"] == "987000009" and ami["urgent"] and ami["channel"] == "sms"
+    (journal,) = await center.rows(purpose="alert.journal_waiting")
+    assert journal["recipient"] == "root@muni.example" and not journal["urgent"]
+    assert journal["not_before"] == iso(START + timedelta(seconds=60))  # may group

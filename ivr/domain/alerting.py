@@ -171,7 +171,7 @@ def check_hhmm(text: str) -> str:
 
 def backoff_s(attempts: int) -> int:
     """How long a message waits after its ``attempts``-th failed try: 5 s doubling to 5 min."""
-    return min(300, 5 * 2 ** max(0, min(attempts - 1, 10)))
+    return int(min(300, 5 * 2 ** max(0, min(attempts - 1, 10))))
 
 
 def label(cause: str, language: str) -> str:

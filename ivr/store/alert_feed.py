@@ -118,9 +118,9 @@ async def advance(db: Database, planner: Planner, now: datetime, *, limit: int =
         row = await (await conn.execute(
             "SELECT last_event FROM notifier_cursor WHERE name = ?", (CURSOR,))).fetchone()
         after = row[0] if row else 0
-        rows = await conn.execute_fetchall(
+        rows = list(await conn.execute_fetchall(
             "SELECT id, kind, report_id, municipality_id, at, data FROM events WHERE id > ?"
-            " ORDER BY id LIMIT ?", (after, limit))
+            " ORDER BY id LIMIT ?", (after, limit)))
         if not rows:
             return 0, 0
         read = tuple(FeedEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}"))
@@ -152,9 +152,9 @@ async def escalate(db: Database, planner: Planner, now: datetime, *, limit: int 
     at = iso(now)
 
     async def op(conn: aiosqlite.Connection) -> int:
-        rows = await conn.execute_fetchall(
+        rows = list(await conn.execute_fetchall(
             "SELECT report_id, step, rule_id FROM escalations WHERE done_at IS NULL"
-            " AND due_at <= ? ORDER BY due_at LIMIT ?", (at, limit))
+            " AND due_at <= ? ORDER BY due_at LIMIT ?", (at, limit)))
         if not rows:
             return 0
         due = tuple(Due(r[0], r[1], r[2]) for r in rows)
@@ -177,11 +177,11 @@ async def announce_overdue(db: Database, now: datetime, *, limit: int = 100) -> 
     at = iso(now)
 
     async def op(conn: aiosqlite.Connection) -> int:
-        rows = await conn.execute_fetchall(
+        rows = list(await conn.execute_fetchall(
             "SELECT id, callback_due_at FROM reports WHERE callback_done_at IS NULL"
             " AND overdue_alerted_at IS NULL AND callback_due_at <= ?"
             f" AND state NOT IN ({_marks(CLOSED)}) ORDER BY callback_due_at LIMIT ?",
-            (at, *CLOSED, limit))
+            (at, *CLOSED, limit)))
         for report, due in rows:
             await conn.execute("UPDATE reports SET overdue_alerted_at = ? WHERE id = ?",
                                (at, report))

@@ -227,7 +227,8 @@ class Outbox:
 
     async def listing(self, municipality: int, *, states: tuple[str, ...] = (),
                       report: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        clauses, params = ["municipality_id = ?"], [municipality]
+        clauses: list[str] = ["municipality_id = ?"]
+        params: list[Any] = [municipality]
         if states:
             clauses.append(f"state IN ({','.join('?' * len(states))})")
             params += states

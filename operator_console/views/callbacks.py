@@ -14,6 +14,7 @@ from aiohttp import web
 from ivr.config import Settings
 from ivr.core.callbacks import CallbackDesk, CallbackRefused, CallbackSettings, TelephonyDown
 from ivr.core.cases import CaseError
+from ivr.core.outage_watch import OutageWatch
 from ivr.domain.roles import Role
 from operator_console.security import requires, session_of
 from operator_console.state import Console, console_of
@@ -30,8 +31,10 @@ def callback_desk(console: Console, settings: Settings) -> CallbackDesk:
         min_digits=settings.callback_min_digits, max_digits=settings.callback_max_digits))
 
 
-async def start_ami(console: Console, settings: Settings) -> Any:
-    """Start the AMI link when a secret is configured; publish its state to consoles."""
+async def start_ami(console: Console, settings: Settings,
+                    watch: OutageWatch | None = None) -> Any:
+    """Start the AMI link when a secret is configured; publish its state to consoles, and
+    to ``watch`` (an outage past its grace becomes an ``alert.ami_down``)."""
     if not settings.ami_secret:
         console.metrics.ami_state("disabled")
         console.feed.publish("ami", json.dumps({"state": "disabled",
@@ -41,6 +44,8 @@ async def start_ami(console: Console, settings: Settings) -> Any:
 
     def on_state(state: LinkState, detail: str) -> None:
         console.metrics.ami_state(state.value)
+        if watch is not None:
+            watch.update(state in (LinkState.UP, LinkState.DISABLED), detail)
         console.feed.publish("ami", json.dumps({"state": state.value, "detail": detail}))
 
     async def on_update(update: CallbackUpdate) -> None:
