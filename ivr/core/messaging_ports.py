@@ -92,6 +92,7 @@ class Claimed:
     attempts: int
     place: str = ""  # the municipality's name
     members: tuple[tuple[int | None, str], ...] = ()  # grouped in: (report, body) each
+    urgent: bool = False
 
 
 class OutboxPort(Protocol):
@@ -105,6 +106,8 @@ class OutboxPort(Protocol):
                     ) -> list[Claimed]: ...
 
     async def settle(self, message: Claimed, result: SendResult, now: datetime) -> None: ...
+
+    async def hurry(self, channel: str, now: datetime) -> int: ...
 
     async def delivery_report(self, message: int, delivered: bool, detail: str,
                               now: datetime) -> bool: ...

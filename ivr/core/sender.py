@@ -47,6 +47,7 @@ class Sender:
         self.lease_s = lease_s
         self.channels = tuple(c for c, t in (("sms", sms), ("email", mail)) if t is not None)
         self.counts: dict[tuple[str, str], int] = {}  # (channel, outcome) → messages
+        self.failing: set[str] = set()  # channels whose last try was a retry
         self._changed = asyncio.Event()
 
     def _body(self, message: Claimed) -> str:
@@ -92,6 +93,16 @@ class Sender:
                 logger.warning("sender: %s message %d (%s) %s: %s", message.channel,
                                message.id, message.purpose, result.outcome, result.detail)
             await self.outbox.settle(message, result, self.clock())
+        for channel in {m.channel for m in claimed}:
+            outcomes = {r.outcome for m, r in zip(claimed, results, strict=True)
+                        if m.channel == channel}
+            if "sent" in outcomes and channel in self.failing:
+                self.failing.discard(channel)
+                hurried = await self.outbox.hurry(channel, self.clock())
+                logger.info("sender: %s gateway takes messages again; %d waiting go now",
+                            channel, hurried)
+            elif "retry" in outcomes and "sent" not in outcomes:
+                self.failing.add(channel)
         return len(claimed)
 
     async def run(self) -> None:

@@ -169,9 +169,10 @@ def check_hhmm(text: str) -> str:
     return f"{int(hour):02d}:{int(minute):02d}"
 
 
-def backoff_s(attempts: int) -> int:
-    """How long a message waits after its ``attempts``-th failed try: 5 s doubling to 5 min."""
-    return int(min(300, 5 * 2 ** max(0, min(attempts - 1, 10))))
+def backoff_s(attempts: int, urgent: bool = False) -> int:
+    """How long a message waits after its ``attempts``-th failed try: 5 s doubling to 5 min
+    (30 s for an urgent one: an emergency is never long behind a gateway that is back)."""
+    return int(min(30 if urgent else 300, 5 * 2 ** max(0, min(attempts - 1, 10))))
 
 
 def label(cause: str, language: str) -> str:

@@ -93,7 +93,7 @@ class Outbox:
                 (iso(now - timedelta(seconds=lease_s)),))
             rows = await conn.execute_fetchall(
                 "SELECT j.id, j.channel, j.recipient, j.report_id, j.municipality_id, j.purpose,"
-                " j.subject, j.body, j.attempts, j.group_key,"
+                " j.subject, j.body, j.attempts, j.group_key, j.urgent,"
                 " (SELECT m.name FROM municipalities m WHERE m.id = j.municipality_id)"
                 " FROM outbox j"
                 f" WHERE j.state = 'pending' AND j.not_before <= ? AND j.channel IN ({marks})"
@@ -121,8 +121,9 @@ class Outbox:
                     " claimed_by = ?, claimed_at = ?, items = ? WHERE id = ?",
                     (owner, at, 1 + len(members), r[0]))
                 claimed.append(Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
-                                       r[8] + 1, r[10] or "",
-                                       ((r[3], r[7]), *members) if members else ()))
+                                       r[8] + 1, r[11] or "",
+                                       ((r[3], r[7]), *members) if members else (),
+                                       bool(r[10])))
             return claimed
 
         return await self.db.write(op)
@@ -147,7 +148,7 @@ class Outbox:
                     " WHERE id = ? AND state = 'sending'", (at, detail, message.id))
                 kind, data["detail"] = "message.refused", detail
             else:
-                wait = backoff_s(message.attempts)
+                wait = backoff_s(message.attempts, message.urgent)
                 cur = await conn.execute(
                     "UPDATE outbox SET state = 'pending', not_before = ?, last_error = ?,"
                     " claimed_by = NULL WHERE id = ? AND state = 'sending'",
@@ -161,6 +162,19 @@ class Outbox:
                 await _event(conn, message.report_id, message.municipality, kind, at, data)
 
         await self.db.write(op)
+
+    async def hurry(self, channel: str, now: datetime) -> int:
+        """The gateway took a message again: what waits out a backoff on ``channel`` goes
+        now (a gateway back after an outage is not left idle for minutes)."""
+        at = iso(now)
+
+        async def op(conn: aiosqlite.Connection) -> int:
+            cur = await conn.execute(
+                "UPDATE outbox SET not_before = ? WHERE state = 'pending' AND channel = ?"
+                " AND attempts > 0 AND not_before > ?", (at, channel, at))
+            return cur.rowcount
+
+        return await self.db.write(op)
 
     async def delivery_report(self, message: int, delivered: bool, detail: str,
                               now: datetime) -> bool:
