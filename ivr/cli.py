@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivr import __version__, line_commands, municipality_commands
+from ivr import __version__, line_commands, messaging_commands, municipality_commands
 from ivr.analytics import commands as analytics_commands
 from ivr.clips import commands as clip_commands
 from ivr.config import SCALARS, Settings, load
@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     analytics_commands.add_parsers(sub)
     line_commands.add_parsers(sub)
     municipality_commands.add_parsers(sub)
+    messaging_commands.add_parsers(sub)
     return parser
 
 
@@ -133,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         **clip_commands.HANDLERS,
         **analytics_commands.HANDLERS,
         **line_commands.HANDLERS,
+        **messaging_commands.HANDLERS,
     }[args.command]
     try:
         if args.command in LONG_RUNNING:

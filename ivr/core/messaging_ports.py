@@ -93,6 +93,7 @@ class Claimed:
     place: str = ""  # the municipality's name
     members: tuple[tuple[int | None, str], ...] = ()  # grouped in: (report, body) each
     urgent: bool = False
+    sender: str | None = None  # the municipality's SMS number; None: the gateway's default
 
 
 class OutboxPort(Protocol):

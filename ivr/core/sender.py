@@ -62,7 +62,8 @@ class Sender:
         body = self._body(message)
         try:
             if message.channel == "sms" and self.sms is not None:
-                return await self.sms.send(OutgoingSms(message.id, message.recipient, body))
+                return await self.sms.send(OutgoingSms(message.id, message.recipient, body,
+                                                       message.sender))
             if message.channel == "email" and self.mail is not None:
                 subject = message.subject or body[:78]
                 if message.members:

@@ -107,6 +107,7 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str]) -> MessagingSection:
         _only(table, "sms", {"sendsms_url", "username", "password", "password_file", "smsc_id",
                              "timeout_s", "callback_base", "callback_token",
                              "callback_token_file", "default_sender"})
+        password = _secret(table, "password", env, "ALERTA_SMS_PASSWORD") or ""
         token = _secret(table, "callback_token", env, "ALERTA_SMS_CALLBACK_TOKEN")
         if not token or len(token) < 16:
             raise MessagingConfigError("[sms] needs a callback token of 16 characters or more"
@@ -114,7 +115,7 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str]) -> MessagingSection:
         sms = KannelSection(
             sendsms_url=str(table.get("sendsms_url", "http://127.0.0.1:13013/cgi-bin/sendsms")),
             username=str(table.get("username", "alerta")),
-            password=_secret(table, "password", env, "ALERTA_SMS_PASSWORD") or "",
+            password=password,
             smsc_id=table.get("smsc_id"), timeout_s=float(table.get("timeout_s", 10.0)),
             callback_base=str(table.get("callback_base", f"http://127.0.0.1:{port}")),
             callback_token=token, default_sender=table.get("default_sender"))

@@ -94,7 +94,8 @@ class Outbox:
             rows = await conn.execute_fetchall(
                 "SELECT j.id, j.channel, j.recipient, j.report_id, j.municipality_id, j.purpose,"
                 " j.subject, j.body, j.attempts, j.group_key, j.urgent,"
-                " (SELECT m.name FROM municipalities m WHERE m.id = j.municipality_id)"
+                " (SELECT m.name FROM municipalities m WHERE m.id = j.municipality_id),"
+                " (SELECT s.number FROM sms_settings s WHERE s.municipality_id = j.municipality_id)"
                 " FROM outbox j"
                 f" WHERE j.state = 'pending' AND j.not_before <= ? AND j.channel IN ({marks})"
                 " ORDER BY j.urgent DESC, j.not_before, j.id LIMIT ?" + self.db.claim_lock,
@@ -123,7 +124,7 @@ class Outbox:
                 claimed.append(Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
                                        r[8] + 1, r[11] or "",
                                        ((r[3], r[7]), *members) if members else (),
-                                       bool(r[10])))
+                                       bool(r[10]), r[12]))
             return claimed
 
         return await self.db.write(op)
