@@ -35,7 +35,7 @@ class Sender:
     def __init__(self, outbox: OutboxPort, owner: str, clock: Callable[[], datetime], *,
                  sms: SmsGateway | None, mail: Mailer | None,
                  on_result: Callable[[str, str], None] = lambda channel, outcome: None,
-                 tick_s: float = 1.0, batch: int = 20, lease_s: float = 120.0) -> None:
+                 tick_s: float = 1.0, batch: int = 50, lease_s: float = 120.0) -> None:
         self.outbox = outbox
         self.on_result = on_result
         self.owner = owner
@@ -93,7 +93,7 @@ class Sender:
             if result.outcome != "sent":
                 logger.warning("sender: %s message %d (%s) %s: %s", message.channel,
                                message.id, message.purpose, result.outcome, result.detail)
-            await self.outbox.settle(message, result, self.clock())
+        await self.outbox.settle_many(list(zip(claimed, results, strict=True)), self.clock())
         for channel in {m.channel for m in claimed}:
             outcomes = {r.outcome for m, r in zip(claimed, results, strict=True)
                         if m.channel == channel}

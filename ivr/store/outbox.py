@@ -62,6 +62,38 @@ async def _event(conn: aiosqlite.Connection, report: int | None, municipality: i
                         municipality=municipality)
 
 
+async def _settle(conn: aiosqlite.Connection, message: Claimed, result: SendResult,
+                  now: datetime) -> None:
+    at = iso(now)
+    detail = result.detail[:300]
+    data: dict[str, Any] = {"message": message.id, "channel": message.channel,
+                            "to": shown(message.recipient), "attempt": message.attempts}
+    if result.outcome == "sent":
+        cur = await conn.execute(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, gateway_ref = ?,"
+            " last_error = NULL WHERE id = ? AND state = 'sending'",
+            (at, result.gateway_ref, message.id))
+        kind = "message.sent"
+    elif result.outcome == "refused":
+        cur = await conn.execute(
+            "UPDATE outbox SET state = 'refused', settled_at = ?, last_error = ?"
+            " WHERE id = ? AND state = 'sending'", (at, detail, message.id))
+        kind, data["detail"] = "message.refused", detail
+    else:
+        wait = backoff_s(message.attempts, message.urgent)
+        cur = await conn.execute(
+            "UPDATE outbox SET state = 'pending', not_before = ?, last_error = ?,"
+            " claimed_by = NULL WHERE id = ? AND state = 'sending'",
+            (iso(now + timedelta(seconds=wait)), detail, message.id))
+        # The history says when trying began to fail, not every try.
+        kind = "message.retrying" if message.attempts == 1 else ""
+        data.update(detail=detail, next_in_s=wait)
+    if cur.rowcount and kind:
+        if message.members:
+            data["items"] = len(message.members)
+        await _event(conn, message.report_id, message.municipality, kind, at, data)
+
+
 class Outbox:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -131,36 +163,14 @@ class Outbox:
 
     async def settle(self, message: Claimed, result: SendResult, now: datetime) -> None:
         """Record what the gateway said about ``message``."""
-        at = iso(now)
-        detail = result.detail[:300]
-        data: dict[str, Any] = {"message": message.id, "channel": message.channel,
-                                "to": shown(message.recipient), "attempt": message.attempts}
+        await self.settle_many([(message, result)], now)
 
+    async def settle_many(self, results: list[tuple[Claimed, SendResult]], now: datetime
+                          ) -> None:
+        """``settle`` for a batch, in one transaction."""
         async def op(conn: aiosqlite.Connection) -> None:
-            if result.outcome == "sent":
-                cur = await conn.execute(
-                    "UPDATE outbox SET state = 'sent', sent_at = ?, gateway_ref = ?,"
-                    " last_error = NULL WHERE id = ? AND state = 'sending'",
-                    (at, result.gateway_ref, message.id))
-                kind = "message.sent"
-            elif result.outcome == "refused":
-                cur = await conn.execute(
-                    "UPDATE outbox SET state = 'refused', settled_at = ?, last_error = ?"
-                    " WHERE id = ? AND state = 'sending'", (at, detail, message.id))
-                kind, data["detail"] = "message.refused", detail
-            else:
-                wait = backoff_s(message.attempts, message.urgent)
-                cur = await conn.execute(
-                    "UPDATE outbox SET state = 'pending', not_before = ?, last_error = ?,"
-                    " claimed_by = NULL WHERE id = ? AND state = 'sending'",
-                    (iso(now + timedelta(seconds=wait)), detail, message.id))
-                # The history says when trying began to fail, not every try.
-                kind = "message.retrying" if message.attempts == 1 else ""
-                data.update(detail=detail, next_in_s=wait)
-            if cur.rowcount and kind:
-                if message.members:
-                    data["items"] = len(message.members)
-                await _event(conn, message.report_id, message.municipality, kind, at, data)
+            for message, result in results:
+                await _settle(conn, message, result, now)
 
         await self.db.write(op)
 
