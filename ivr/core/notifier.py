@@ -91,6 +91,8 @@ def plan(ctx: Context, cfg: NotifySettings) -> Plan:
 
 def _cause(event: FeedEvent, report: ReportFacts | None) -> str | None:
     if event.kind == "report.opened":
+        if report is not None and report.channel == "pos":
+            return "silent_alarm"  # a shop's or a panel's alarm: its own rules
         return "emergency" if report is not None and report.emergency else None
     return EVENT_CAUSES.get(event.kind)
 
@@ -103,7 +105,7 @@ def _alert(out: Plan, place: Place, cause: str, event: FeedEvent, report: Report
         for person in audience(rule, place.people, 0):
             _to(out, place, rule, person, cause, report, now, cfg, key=f"ev{event.id}",
                 detail=_detail(event, report))
-    if cause == "emergency" and report is not None:
+    if cause in ("emergency", "silent_alarm") and report is not None:
         for rule in place.rules_for("unacknowledged"):
             # The first step up is past whoever an emergency rule already told.
             first = 1 if rule.audience in told_at_once else 0

@@ -26,6 +26,7 @@ CAUSES = {
     "silent_alarm": (True, "alarma silenciosa", "silent alarm"),
     "ami_down": (True, "central telefonica sin enlace", "telephony link down"),
     "keyword": (False, "palabra clave", "keyword"),
+    "alarm_link_lost": (False, "alarma sin enlace", "alarm device link lost"),
     "callback_overdue": (False, "devolucion de llamada vencida", "callback overdue"),
     "journal_waiting": (False, "reportes en espera de la base", "reports waiting for the database"),
     "disk_low": (False, "disco casi lleno", "disk low"),
@@ -34,7 +35,7 @@ CAUSES = {
 ROLES = ("operator", "supervisor", "admin")
 EVENT_CAUSES = {  # an event kind and the cause it raises (emergency: see cause_of)
     "report.keyword_alert": "keyword",
-    "alarm.raised": "silent_alarm",
+    "alarm.link_lost": "alarm_link_lost",
     "alert.ami_down": "ami_down",
     "alert.callback_overdue": "callback_overdue",
     "alert.journal_waiting": "journal_waiting",
