@@ -74,3 +74,13 @@ def test_a_test_message_goes_through_kannel_and_smtp(
         kannel.stop_gateway()
         assert main(["--config", str(config), "messaging", "test", "--sms", "987000001"]) == 1
         assert "sms: retry" in capsys.readouterr().out
+
+
+def test_a_token_kannel_would_mangle_is_a_configuration_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "alerta.toml"
+    config.write_text('[sms]\nusername = "alerta"\n', encoding="utf-8")
+    monkeypatch.setenv("ALERTA_SMS_CALLBACK_TOKEN", "abc%C2" + "x" * 20)
+    assert main(["--config", str(config), "messaging", "test", "--sms", "987000001"]) == 2
+    assert "configuration error: [sms]" in capsys.readouterr().err

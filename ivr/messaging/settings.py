@@ -112,13 +112,16 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str]) -> MessagingSection:
         if not token or len(token) < 16:
             raise MessagingConfigError("[sms] needs a callback token of 16 characters or more"
                                        " (ALERTA_SMS_CALLBACK_TOKEN or callback_token_file)")
-        sms = KannelSection(
-            sendsms_url=str(table.get("sendsms_url", "http://127.0.0.1:13013/cgi-bin/sendsms")),
-            username=str(table.get("username", "alerta")),
-            password=password,
-            smsc_id=table.get("smsc_id"), timeout_s=float(table.get("timeout_s", 10.0)),
-            callback_base=str(table.get("callback_base", f"http://127.0.0.1:{port}")),
-            callback_token=token, default_sender=table.get("default_sender"))
+        try:
+            sms = KannelSection(
+                sendsms_url=str(table.get("sendsms_url", "http://127.0.0.1:13013/cgi-bin/sendsms")),
+                username=str(table.get("username", "alerta")),
+                password=password,
+                smsc_id=table.get("smsc_id"), timeout_s=float(table.get("timeout_s", 10.0)),
+                callback_base=str(table.get("callback_base", f"http://127.0.0.1:{port}")),
+                callback_token=token, default_sender=table.get("default_sender"))
+        except (TypeError, ValueError) as exc:
+            raise MessagingConfigError(f"[sms]: {exc}") from exc
     if "mail" in data:
         from ivr.messaging.smtp import SmtpSection
 
