@@ -1,0 +1,1 @@
+"""Silent alarms: the intakes that hear shops' terminals and alarm panels."""
