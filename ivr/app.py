@@ -14,6 +14,8 @@ from ivr.clips.reconcile import Reconciler
 from ivr.clips.service import ClipService, jobs_config
 from ivr.clips.vault import ClipVault
 from ivr.config import Settings
+from ivr.core.alarm_links import AlarmLinkWatch
+from ivr.core.alarms import AlarmIntake
 from ivr.core.intake import ReportIntake
 from ivr.core.line_seed import seed_lines
 from ivr.core.lines import LineAdmin, PublishedLines
@@ -23,6 +25,8 @@ from ivr.core.ports import Deps, FlowConfig
 from ivr.metrics import process_metrics
 from ivr.promptaudio.library import PromptLibrary
 from ivr.store import engine as store_engine
+from ivr.store.alarm_links import AlarmLinkStore
+from ivr.store.alarms import AlarmStore
 from ivr.store.alert_feed import raise_once
 from ivr.store.casework import Casework
 from ivr.store.controllers import Controllers
@@ -37,6 +41,7 @@ from ivr.store.resilient import ResilientBook
 from ivr.store.startup import close_interrupted
 
 if TYPE_CHECKING:
+    from ivr.alarms.webhook import WebhookRunner
     from ivr.messaging.service import MessagingService
 
 logger = logging.getLogger(__name__)
@@ -70,6 +75,7 @@ class Services:
     reconciler: Reconciler | None = None  # start-up clip work, and its retry on a full disk
     lines: LineAdmin | None = None  # what admins change: lines, menus, prompts
     messaging: MessagingService | None = None  # alerts and texts, in the controller
+    alarm_webhook: WebhookRunner | None = None  # POS terminals' alarms, in the controller
 
 
 @asynccontextmanager
@@ -143,12 +149,24 @@ async def services(
         )
         jobs = await ClipService(jobs_config(settings), db, utc_now, catalogue.alert_words
                                  ).start() if clip_jobs else None
-        texting = await _messaging(settings, db, catalogue).start() if (
-            clip_jobs if messaging is None else messaging) else None
+        controller = clip_jobs if messaging is None else messaging
+        texting = await _messaging(settings, db, catalogue).start() if controller else None
+        # Silent alarms: lost links are announced wherever messaging runs; the webhook
+        # listens when its port is set.
+        link_watch = asyncio.get_running_loop().create_task(
+            AlarmLinkWatch(AlarmLinkStore(db), utc_now).run(), name="alerta-alarm-links"
+        ) if controller else None
+        webhook = await _alarm_webhook(settings, db) if (
+            controller and settings.alarm_webhook_port) else None
         try:
             yield Services(settings, db, reports, directory, vault, deps, jobs, book, reconciler,
-                           lines, texting)
+                           lines, texting, webhook)
         finally:
+            if webhook is not None:
+                await webhook.cleanup()
+            if link_watch is not None:
+                link_watch.cancel()
+                await asyncio.gather(link_watch, return_exceptions=True)
             if texting is not None:
                 await texting.stop()
             if jobs is not None:
@@ -190,6 +208,15 @@ def _messaging(settings: Settings, db: Database, catalogue: PublishedLines
                           lambda zone: settings.zone(zone) is not None)
     return MessagingService(db, settings.messaging, owner=settings.controller, intake=intake,
                             keys=catalogue.type_keys, deadlines=deadlines, clock=utc_now)
+
+
+async def _alarm_webhook(settings: Settings, db: Database) -> WebhookRunner:
+    """The silent-alarm webhook on 127.0.0.1 (``ivr.alarms.webhook``); HTTPS is the
+    deployment's reverse proxy in front of it (docs/alarms.md)."""
+    from ivr.alarms.webhook import start_webhook
+
+    return await start_webhook(AlarmIntake(AlarmStore(db), utc_now), "127.0.0.1",
+                               settings.alarm_webhook_port)
 
 
 async def _tidy_after_journal(

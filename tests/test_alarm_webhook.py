@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,8 @@ import pytest
 
 from ivr.alarms.webhook import EVENT_CODES, MAX_BODY, PATH, WebhookRunner, start_webhook
 from ivr.alarms.webhook_signing import read_headers, sign, verified
+from ivr.app import services
+from ivr.config import Settings
 from ivr.core.alarm_links import AlarmLinkWatch
 from ivr.core.alarms import AlarmIntake
 from ivr.domain.alarms import Device, Recorded, Signal, classify
@@ -227,6 +231,35 @@ async def test_the_store_away_answers_503_so_the_sender_sends_again(
     status, body = await terminal.post(PANIC, message_id="msg_away")
     assert status == 200 and body["duplicate"] is False
     assert await terminal.count("alarm_signals") == 1
+
+
+async def test_the_controller_runs_the_webhook_and_the_link_watch_and_stops_both(
+        settings: Settings) -> None:
+    with socket.socket() as probe:  # a port free now, for the setting
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = dataclasses.replace(settings, alarm_webhook_port=port)
+    url = f"http://127.0.0.1:{port}{PATH}"
+    async with services(settings, messaging=True) as svc:
+        assert svc.alarm_webhook is not None and svc.alarm_webhook.port == port
+        assert "alerta-alarm-links" in {t.get_name() for t in asyncio.all_tasks()}
+        admin = AlarmAdmin(svc.db)
+        site = await admin.add_site(1, "Grifo Central", lat=-12.1, lon=-77.0,
+                                    actor="user:root", now=START)
+        await admin.add_device(1, site, "webhook", "pos-0042", keys=[NEW], actor="user:root",
+                               now=START)
+        body = json.dumps(PANIC).encode()
+        timestamp = str(int(datetime.now(UTC).timestamp()))
+        headers = {"webhook-id": "msg_live", "webhook-timestamp": timestamp,
+                   "webhook-signature": signature(NEW, "msg_live", timestamp, body)}
+        async with aiohttp.ClientSession() as http, http.post(url, data=body,
+                                                              headers=headers) as answer:
+            assert answer.status == 200
+        assert len(await svc.db.fetchall("SELECT id FROM alarm_signals")) == 1
+    assert "alerta-alarm-links" not in {t.get_name() for t in asyncio.all_tasks()}
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await http.post(url, data=body, headers=headers)
 
 
 def test_signatures_match_the_standard_webhooks_reference_vector() -> None:
