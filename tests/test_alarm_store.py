@@ -37,6 +37,21 @@ async def intake(database: Any) -> AsyncIterator[AlarmIntake]:
         await db.close()
 
 
+async def test_a_site_with_no_position_still_gets_its_report(intake: AlarmIntake) -> None:
+    db = intake.book.db  # type: ignore[attr-defined]
+    admin = AlarmAdmin(db)
+    site = await admin.add_site(1, "Farmacia sin mapa", address="Jr. Tarata 160",
+                                actor="user:root", now=NOW)
+    await admin.add_device(1, site, "dc09", "C3", actor="user:root", now=NOW)
+    device = await intake.device("dc09", "c3")
+    assert device is not None and device.lat is None
+    got = await intake.receive(device, Signal("dc09", "C3", "PA", "nomap1", sent_at=NOW))
+    assert got is not None and got.report_id
+    row = await db.fetchone("SELECT lat, alarm_device_id, location_source FROM reports"
+                            " WHERE id = ?", (got.report_id,))
+    assert row["lat"] is None and row["alarm_device_id"] == device.id
+
+
 def _signal(code: str, key: str) -> Signal:
     return Signal("dc09", "A1B2", code, key, zone="001", sent_at=NOW, raw=f"[{code}]")
 

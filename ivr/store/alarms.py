@@ -114,10 +114,13 @@ async def _open(conn: aiosqlite.Connection, device: Device, signal: Signal, kind
                            address=device.address or None, emergency=True,
                            municipality=device.municipality),
         "device:" + device.kind, now, {}, by_hand=False)
-    await conn.execute(
-        "UPDATE reports SET alarm_device_id = ?, lat = ?, lon = ?,"
-        " location_source = CASE WHEN ? IS NULL THEN location_source ELSE 'site' END"
-        " WHERE id = ?", (device.id, device.lat, device.lon, device.lat, report))
+    if device.lat is not None and device.lon is not None:
+        await conn.execute(
+            "UPDATE reports SET alarm_device_id = ?, lat = ?, lon = ?, location_source = 'site'"
+            " WHERE id = ?", (device.id, device.lat, device.lon, report))
+    else:
+        await conn.execute("UPDATE reports SET alarm_device_id = ? WHERE id = ?",
+                           (device.id, report))
     await events.append(conn, report, "alarm.raised", iso(now), actor="device:" + device.kind,
                         data={"device": device.id, "site": device.site_id, "code": signal.code,
                               "kind": kind, "words": words(kind), "zone": signal.zone})
