@@ -52,11 +52,12 @@ def _check(settings: Settings) -> None:
         raise AsteriskConfigError(f"sip_bind {settings.sip_bind!r} is not ADDRESS:PORT")
     if not (1024 <= settings.rtp_start < settings.rtp_end <= 65535):
         raise AsteriskConfigError("rtp_start..rtp_end must be a range within 1024..65535")
-    for name in ("report_line", "status_line"):
+    for name in ("report_line", "status_line", "contact_id_line"):
         if not _DIGITS.fullmatch(getattr(settings, name)):
             raise AsteriskConfigError(f"{name} must be 1 to 20 digits")
-    if settings.report_line == settings.status_line:
-        raise AsteriskConfigError("report_line and status_line must differ")
+    if len({settings.report_line, settings.status_line, settings.contact_id_line}) < 3:
+        raise AsteriskConfigError("report_line, status_line and contact_id_line must differ")
+    _check_spool(settings.contact_id_spool)
     if settings.public_number and not _DIGITS.fullmatch(settings.public_number):
         raise AsteriskConfigError("public_number must be digits (or empty)")
     if not _SECRET_OK.fullmatch(settings.ami_secret):
@@ -79,6 +80,15 @@ def _check(settings: Settings) -> None:
     if any(c in str(settings.prompts) for c in ",;\n\r|()$[]{}\"'"):
         raise AsteriskConfigError("the prompts folder's path must not hold , ; | ( ) $ [ ] { } "
                                   "or quotes (the dialplan splits on them)")
+
+
+def _check_spool(spool: Path) -> None:
+    # AlarmReceiver keeps eventspooldir in 128 bytes and cuts a longer path silently:
+    # its files would land in another folder than the one the controller watches.
+    path = str(spool.resolve())
+    if len(path.encode()) > 110 or any(c in path for c in ";\n\r"):
+        raise AsteriskConfigError("contact_id_spool must be a path of at most 110 bytes "
+                                  "without ; or line breaks (AlarmReceiver's limit)")
 
 
 def _agi_host(settings: Settings) -> str:
@@ -120,6 +130,16 @@ def _rewrites(settings: Settings) -> dict[str, list[_Rewrite]]:
                      "the alerta-fallback context"),
             _Rewrite(r"\balerta-callback\b", _fixed(settings.callback_context),
                      "the alerta-callback context"),
+            # Last, and only the line that goes to the alarms: the lines above may have
+            # written 1236 as another line's number.
+            _Rewrite(r"^(exten => )1236(,1,Goto\(alerta-alarms,)",
+                     lambda m: f"{m[1]}{settings.contact_id_line}{m[2]}",
+                     "exten => 1236,1,Goto(alerta-alarms,s,1) (the alarm panels' number)"),
+        ],
+        "alarmreceiver.conf": [
+            _Rewrite(r"^(eventspooldir = ).*$",
+                     lambda m: m[1] + str(settings.contact_id_spool.resolve()),
+                     "eventspooldir = (the contact_id_spool)"),
         ],
     }
     if settings.operator_queue and settings.operator_queue != "operators":

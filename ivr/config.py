@@ -139,6 +139,11 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "report_line": (str, "1234", "number the provider delivers for the report line"),
     "status_line": (str, "1235", "number the provider delivers for the status line"),
     "public_number": (str, "", "public number shown on callbacks, digits; empty: AMI's"),
+    "contact_id_line": (str, "1236", "number the provider delivers for alarm panels that dial"
+                        " in with Contact ID (AlarmReceiver, docs/alarms.md)"),
+    "contact_id_spool": (Path, Path("/var/spool/alerta/alarms"),
+                         "where AlarmReceiver writes Contact ID events (alarmreceiver.conf) and"
+                         " the controller reads them"),
     # --- voice clips: transcription, audio, disk --------------------------------
     "vosk_model": (Path, Path(""), "Vosk model folder; empty turns transcription off"),
     "vosk_grammar": (
@@ -241,6 +246,8 @@ class Settings:
     report_line: str = "1234"
     status_line: str = "1235"
     public_number: str = ""
+    contact_id_line: str = "1236"
+    contact_id_spool: Path = Path("/var/spool/alerta/alarms")
     vosk_model: Path = Path("")
     vosk_grammar: Path = Path("")
     transcribe_workers: int = 1
