@@ -28,6 +28,8 @@ from ivr.health import WorkerStatus
 from ivr.metrics import Metrics, process_metrics
 from ivr.promptaudio.library import PromptLibrary
 from ivr.store import engine as store_engine
+from ivr.store.alarm_admin import AlarmAdmin
+from ivr.store.alarm_views import AlarmViews
 from ivr.store.alert_admin import AlertAdmin
 from ivr.store.alert_feed import raise_once
 from ivr.store.case_records import CaseRecords
@@ -196,6 +198,8 @@ def create_app(
             alerts=AlertAdmin(store),
             outbox=Outbox(store),
             texts=TextStore(store, settings.callback_deadlines()),
+            alarms=AlarmViews(store),
+            alarm_admin=AlarmAdmin(store),
         )
         console.desk = CaseDesk(CaseRecords(store, console.casework, queries),
                                 release_minutes=settings.callback_release_minutes)

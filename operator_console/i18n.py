@@ -318,6 +318,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "on_resolved": ("Avisar cuando se resuelve", "Text when resolved"),
     "quiet_types": ("Tipos sin SMS de seguimiento", "Types with no follow-up texts"),
     "changes": ("Cambios recientes", "Recent changes"),
+    # Silent alarms: the header, the banner on every page, the report page's link.
+    "alarms": ("Alarmas", "Alarms"),
+    "alarms_admin": ("Equipos de alarma", "Alarm devices"),
+    "alarm_banner": ("¡Alarma silenciosa!", "Silent alarm!"),
+    "alarm_take": ("Tomar (t)", "Take (t)"),
+    "alarm_open": ("Abrir", "Open"),
+    "alarm_mute": ("Silenciar", "Mute"),
+    "alarm_on_board": ("ver en el tablero de alarmas", "see on the alarm board"),
 }
 
 

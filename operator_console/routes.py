@@ -9,6 +9,8 @@ from aiohttp import web
 from operator_console.views import (
     account,
     admin,
+    alarm_admin,
+    alarms,
     alert_admin,
     analytics,
     auth,
@@ -72,6 +74,17 @@ def setup_routes(app: web.Application, static: Path) -> None:
     r.add_post("/admin/alerts/shifts/{shift}/remove", alert_admin.remove_shift)
     r.add_post("/admin/alerts/contacts/{user}", alert_admin.save_contact)
     r.add_post("/admin/alerts/texts", alert_admin.save_texts)
+    # Silent alarms: the board (operators), its report (supervisors), devices (admins).
+    r.add_get("/alarms", alarms.board_page)
+    r.add_get("/alarms/rows", alarms.board_rows)
+    r.add_get("/alarms/report", alarms.responsible_page)
+    r.add_post("/alarms/{report}/take", alarms.take)
+    r.add_get("/api/alarms", alarms.pending_api)
+    r.add_get("/admin/alarms", alarm_admin.devices_page)
+    r.add_post("/admin/alarms/sites", alarm_admin.add_site)
+    r.add_post("/admin/alarms/devices", alarm_admin.add_device)
+    r.add_post("/admin/alarms/devices/{device}/deactivate", alarm_admin.deactivate)
+    r.add_post("/admin/alarms/import", alarm_admin.import_csv)
     # Lines, menus and prompts (admins): drafts, audio, publish, history.
     r.add_get("/admin/lines", lines.lines_page)
     r.add_post("/admin/lines", lines.create_line)

@@ -14,6 +14,8 @@ from ivr.core.lines import LineAdmin, PublishedLines
 from ivr.core.phone_prompts import PhoneRecorder
 from ivr.health import Health
 from ivr.metrics import Metrics, process_metrics
+from ivr.store.alarm_admin import AlarmAdmin
+from ivr.store.alarm_views import AlarmViews
 from ivr.store.alert_admin import AlertAdmin
 from ivr.store.casework import Casework
 from ivr.store.db import Database
@@ -51,6 +53,8 @@ class Console:
     alerts: AlertAdmin | None = None  # alert rules, the roster, staff contacts
     outbox: Outbox | None = None  # text messages and e-mail, and what became of them
     texts: TextStore | None = None  # texts with citizens: the municipality's settings
+    alarms: AlarmViews | None = None  # the silent-alarm board and its report (reads)
+    alarm_admin: AlarmAdmin | None = None  # sites and devices of the silent alarms
 
 
 class ConsoleRef:

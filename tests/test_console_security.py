@@ -79,6 +79,16 @@ TABLE: dict[tuple[str, str], Role | str] = {
     ("POST", "/admin/alerts/shifts/{shift}/remove"): Role.ADMIN,
     ("POST", "/admin/alerts/contacts/{user}"): Role.ADMIN,
     ("POST", "/admin/alerts/texts"): Role.ADMIN,
+    ("GET", "/alarms"): Role.OPERATOR,
+    ("GET", "/alarms/rows"): Role.OPERATOR,
+    ("GET", "/api/alarms"): Role.OPERATOR,
+    ("POST", "/alarms/{report}/take"): Role.OPERATOR,
+    ("GET", "/alarms/report"): Role.SUPERVISOR,
+    ("GET", "/admin/alarms"): Role.ADMIN,
+    ("POST", "/admin/alarms/sites"): Role.ADMIN,
+    ("POST", "/admin/alarms/devices"): Role.ADMIN,
+    ("POST", "/admin/alarms/devices/{device}/deactivate"): Role.ADMIN,
+    ("POST", "/admin/alarms/import"): Role.ADMIN,
     ("GET", "/dashboard"): Role.ANALYST,
     ("GET", "/dashboard/hotspots"): Role.ANALYST,
     ("GET", "/dashboard/export.csv"): Role.ANALYST,
@@ -107,7 +117,7 @@ def concrete(path: str) -> str:
     for name, value in (("{report}", "1"), ("{clip}", "1"), ("{user}", "1"), ("{line}", "1"),
                         ("{prompt}", "greeting"), ("{lang}", "es"), ("{sha}", "a" * 64),
                         ("{token}", "123456789012"), ("{message}", "1"), ("{rule}", "1"),
-                        ("{shift}", "1")):
+                        ("{shift}", "1"), ("{device}", "1")):
         path = path.replace(name, value)
     return path
 

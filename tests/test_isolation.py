@@ -4,12 +4,12 @@ console route asked for the other municipality's objects.
 Every route of the console's router is visited (a route with a parameter this sweep
 does not know how to fill fails the test, so a new route cannot slip past it): by id
 (the other's report, clip, line, user, prompt audio, recording, outbox message, alert
-rule, shift), mixed ids (our report, their clip), by search and filter (their words,
-caller, number, keyset), lists (queue, supervision, users, lines, messages and citizens'
-texts, alerts, dashboards and exports), and the event stream from the
-start and resumed from the other's event ids. Nothing of the other municipality may
-come back, refusals are 403 or 404 (never a different answer for "exists elsewhere"),
-and nothing of theirs changes.
+rule, shift, alarm device and alarm), mixed ids (our report, their clip), by search and
+filter (their words, caller, number, keyset), lists (queue, supervision, users, lines,
+messages and citizens' texts, alerts, the alarm board and devices, dashboards and
+exports), and the event stream from the start and resumed from the other's event ids.
+Nothing of the other municipality may come back, refusals are 403 or 404 (never a
+different answer for "exists elsewhere"), and nothing of theirs changes.
 """
 
 from __future__ import annotations
@@ -27,12 +27,16 @@ from aiohttp import ClientResponse
 
 from ivr.app import Services, services
 from ivr.config import Settings
+from ivr.core.alarms import AlarmIntake
 from ivr.core.messaging_ports import SendResult
 from ivr.core.ports import Recording
+from ivr.domain.alarms import Signal
 from ivr.domain.alerting import Message
 from ivr.domain.lines import PromptText
 from ivr.domain.municipalities import report_id
 from ivr.domain.roles import Role
+from ivr.store.alarm_admin import AlarmAdmin
+from ivr.store.alarms import AlarmStore
 from ivr.store.alert_admin import AlertAdmin
 from ivr.store.municipalities import Municipalities
 from ivr.store.outbox import Outbox, enqueue
@@ -67,6 +71,8 @@ class Town:
     message: int  # a refused text of theirs (only a supervisor's "send again" would move it)
     rule: int
     shift: int
+    device: int  # a silent-alarm device of theirs, at a site named with their marker
+    alarm: int = 0  # an open alarm report of theirs (raised in the sweep's own test)
 
     def markers(self) -> list[str]:
         """Strings only this municipality's data holds."""
@@ -109,8 +115,24 @@ async def _town(svc: Services, site: Site, town: int) -> Town:
     message, rule, shift = await _messaging(svc, town, report, user.id)
     events = [r["id"] for r in await db.fetchall(
         "SELECT id FROM events WHERE report_id = ? ORDER BY id", (report,))]
+    alarms = AlarmAdmin(db)
+    site_id = await alarms.add_site(town, f"Bodega {MARK[town]}", address=f"Calle {MARK[town]}",
+                                    lat=-12.1, lon=-77.0, actor="test", now=datetime.now(UTC))
+    device = await alarms.add_device(town, site_id, "dc09", f"ACC{town}{town}", actor="test",
+                                     now=datetime.now(UTC))
     return Town(town, report, clip["id"], line, sha, token, user.id, events, message, rule,
-                shift)
+                shift, device)
+
+
+async def _alarm(svc: Services, town: Town) -> None:
+    """An open alarm report of theirs, raised through the use case (what the board shows)."""
+    intake = AlarmIntake(AlarmStore(svc.db), lambda: datetime.now(UTC))
+    device = await intake.device("dc09", f"ACC{town.id}{town.id}")
+    assert device is not None
+    recorded = await intake.receive(device, Signal("dc09", device.account, "HA",
+                                                   f"sweep-{town.id}"))
+    assert recorded is not None and recorded.report_id is not None
+    town.alarm = recorded.report_id
 
 
 async def _messaging(svc: Services, town: int, report: int, user: int) -> tuple[int, int, int]:
@@ -147,7 +169,8 @@ def _fill(path: str, theirs: Town, ours: Town, *, mixed: bool) -> str:
               "line": theirs.line, "user": theirs.user, "sha": theirs.sha,
               "token": theirs.token, "prompt": "greeting", "lang": "es",
               "code": "san-isidro" if theirs.id == 2 else "miraflores",
-              "message": theirs.message, "rule": theirs.rule, "shift": theirs.shift}
+              "message": theirs.message, "rule": theirs.rule, "shift": theirs.shift,
+              "device": theirs.device}
     names = re.findall(r"\{(\w+)\}", path)
     unknown = set(names) - set(values)
     assert not unknown, f"the sweep does not know how to fill {unknown} in {path}"
@@ -190,8 +213,11 @@ async def _their_state(svc: Services, theirs: Town) -> tuple[Any, ...]:
         " SELECT 'rule', active, updated_at FROM alert_rules WHERE id = ? UNION ALL"
         " SELECT 'shift', rank, ends_at FROM duty_shifts WHERE id = ? UNION ALL"
         " SELECT 'contact', phone, email FROM users WHERE id = ? UNION ALL"
-        " SELECT 'texts', number, quiet_types FROM sms_settings WHERE municipality_id = ?",
-        (theirs.message, theirs.rule, theirs.shift, theirs.user, theirs.id))
+        " SELECT 'texts', number, quiet_types FROM sms_settings WHERE municipality_id = ?"
+        " UNION ALL SELECT 'device', active, link FROM alarm_devices WHERE id = ?"
+        " UNION ALL SELECT 'alarm', state, updated_at FROM reports WHERE id = ?",
+        (theirs.message, theirs.rule, theirs.shift, theirs.user, theirs.id, theirs.device,
+         theirs.alarm))
     assert report and events and line and user
     return (tuple(report), events[0], tuple(line), [tuple(r) for r in roles], tuple(user),
             [tuple(r) for r in messaging])
@@ -275,6 +301,8 @@ async def test_no_route_returns_or_changes_the_other_municipalitys_data(
     async with services(settings) as svc, console_site(settings, db=svc.db) as site:
         towns = {1: await _town(svc, site, 1), 2: await _town(svc, site, 2)}
         assert towns[2].report == report_id(2, 1)
+        for town in towns.values():
+            await _alarm(svc, town)
         problems: list[str] = []
         for town, people in PEOPLE.items():
             other = towns[3 - town]
@@ -328,5 +356,5 @@ def test_every_console_route_is_swept() -> None:
         info = route.resource.get_info() if route.resource else {}
         names |= set(re.findall(r"\{(\w+)\}", info.get("formatter", "")))
     assert names <= {"report", "clip", "line", "user", "sha", "token", "prompt", "lang",
-                     "code", "message", "rule", "shift"}, names
+                     "code", "message", "rule", "shift", "device"}, names
     assert json.dumps(sorted(names))
