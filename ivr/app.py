@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ivr.alarms.cid_spool import ContactIdSpool
 from ivr.clips.disk import DiskGuard
 from ivr.clips.reconcile import Reconciler
 from ivr.clips.service import ClipService, jobs_config
@@ -158,10 +159,15 @@ async def services(
         ) if controller else None
         webhook = await _alarm_webhook(settings, db) if (
             controller and settings.alarm_webhook_port) else None
+        # Alarm panels that dial in: the events AlarmReceiver leaves in its spool folder.
+        cid_spool = ContactIdSpool(settings.contact_id_spool, AlarmIntake(AlarmStore(db), utc_now)
+                                   ).start() if controller else None
         try:
             yield Services(settings, db, reports, directory, vault, deps, jobs, book, reconciler,
                            lines, texting, webhook)
         finally:
+            if cid_spool is not None:
+                await cid_spool.stop()
             if webhook is not None:
                 await webhook.cleanup()
             if link_watch is not None:

@@ -185,8 +185,11 @@ class ClipService:
                 await self._claim()
             except Exception:  # the store may be briefly unwritable; try again later
                 logger.exception("clip jobs: claiming failed")
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands
+            # as the event is set, and the task then never stops (a hang at shutdown)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_S)
+                async with asyncio.timeout(POLL_S):
+                    await self._wake.wait()
             await asyncio.sleep(COALESCE_S)
 
     async def _claim(self) -> None:

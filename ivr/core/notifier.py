@@ -225,8 +225,11 @@ class Notifier:
                 except Exception:
                     logger.exception("notifier: failed; trying again")
                     await asyncio.sleep(5)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands
+                # as the event is set, and the task then never stops (a hang at shutdown)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), self.cfg.tick_s)
+                    async with asyncio.timeout(self.cfg.tick_s):
+                        await self._changed.wait()
         finally:
             with contextlib.suppress(ValueError):
                 self.feed.on_commit.remove(self._changed.set)

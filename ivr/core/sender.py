@@ -120,8 +120,11 @@ class Sender:
                 except Exception:
                     logger.exception("sender: failed; trying again")
                     await asyncio.sleep(5)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands
+                # as the event is set, and the task then never stops (a hang at shutdown)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), self.tick_s)
+                    async with asyncio.timeout(self.tick_s):
+                        await self._changed.wait()
         finally:
             with contextlib.suppress(ValueError):
                 self.outbox.on_commit.remove(self._changed.set)

@@ -237,8 +237,11 @@ class ResilientBook:
 
     async def _pause(self, delay: float) -> None:
         """Wait ``delay`` or until kicked, then try again either way."""
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands
+        # as the event is set, and the task then never stops (a hang at shutdown)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay)
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
         self._wake.set()
 
     async def _replay_forever(self) -> None:
