@@ -42,6 +42,7 @@ from ivr.store.resilient import ResilientBook
 from ivr.store.startup import close_interrupted
 
 if TYPE_CHECKING:
+    from ivr.alarms.receiver import Dc09Receiver
     from ivr.alarms.webhook import WebhookRunner
     from ivr.messaging.service import MessagingService
 
@@ -77,6 +78,7 @@ class Services:
     lines: LineAdmin | None = None  # what admins change: lines, menus, prompts
     messaging: MessagingService | None = None  # alerts and texts, in the controller
     alarm_webhook: WebhookRunner | None = None  # POS terminals' alarms, in the controller
+    alarm_dc09: Dc09Receiver | None = None  # alarm panels over IP, in the controller
 
 
 @asynccontextmanager
@@ -159,15 +161,20 @@ async def services(
         ) if controller else None
         webhook = await _alarm_webhook(settings, db) if (
             controller and settings.alarm_webhook_port) else None
+        # Alarm panels and communicators over IP (SIA DC-09), when their port is set.
+        dc09 = await _alarm_dc09(settings, db) if (
+            controller and settings.alarm_dc09_port) else None
         # Alarm panels that dial in: the events AlarmReceiver leaves in its spool folder.
         cid_spool = ContactIdSpool(settings.contact_id_spool, AlarmIntake(AlarmStore(db), utc_now)
                                    ).start() if controller else None
         try:
             yield Services(settings, db, reports, directory, vault, deps, jobs, book, reconciler,
-                           lines, texting, webhook)
+                           lines, texting, webhook, dc09)
         finally:
             if cid_spool is not None:
                 await cid_spool.stop()
+            if dc09 is not None:
+                await dc09.stop()
             if webhook is not None:
                 await webhook.cleanup()
             if link_watch is not None:
@@ -223,6 +230,18 @@ async def _alarm_webhook(settings: Settings, db: Database) -> WebhookRunner:
 
     return await start_webhook(AlarmIntake(AlarmStore(db), utc_now), "127.0.0.1",
                                settings.alarm_webhook_port)
+
+
+async def _alarm_dc09(settings: Settings, db: Database) -> Dc09Receiver:
+    """The DC-09 receiver (``ivr.alarms.receiver``): TCP and UDP on
+    ``alarm_host:alarm_dc09_port``; a panel gets its ACK once the signal is stored."""
+    from ivr.alarms.receiver import start_dc09
+
+    receiver = await start_dc09(AlarmIntake(AlarmStore(db), utc_now), settings.alarm_host,
+                                settings.alarm_dc09_port)
+    logger.info("DC-09 receiver listening on %s:%d (TCP and UDP)", settings.alarm_host,
+                receiver.port)
+    return receiver
 
 
 async def _tidy_after_journal(

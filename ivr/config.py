@@ -101,6 +101,9 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "log_level": (str, "INFO", "logging level"),
     "log_format": (str, "text", "log lines as text, or json: one JSON object per line"),
     "metrics_port": (int, 9464, "Prometheus /metrics port on 127.0.0.1; 0 turns it off"),
+    "alarm_dc09_port": (int, 0, "SIA DC-09 receiver for alarm panels, TCP and UDP on"
+                        " alarm_host (docs/alarms.md); 0 turns it off"),
+    "alarm_host": (str, "127.0.0.1", "listen address of the DC-09 receiver"),
     "alarm_webhook_port": (int, 0, "silent-alarm webhook for POS software on 127.0.0.1,"
                            " behind the TLS proxy (docs/alarms.md); 0 turns it off"),
     "health_db_wait_s": (float, 2.0, "how long /healthz waits for a test write to the database"),
@@ -217,6 +220,8 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     metrics_port: int = 9464
+    alarm_dc09_port: int = 0
+    alarm_host: str = "127.0.0.1"
     alarm_webhook_port: int = 0
     health_db_wait_s: float = 2.0
     event_loop: str = "auto"
@@ -357,6 +362,12 @@ class Settings:
             raise ConfigError("metrics_port must be a port (0 turns /metrics off)")
         if self.metrics_port and self.metrics_port == self.console_port:
             raise ConfigError("metrics_port and console_port must differ")
+        if not (0 <= self.alarm_dc09_port < 65536) or (self.alarm_dc09_port and (
+                self.alarm_dc09_port in (self.console_port, self.metrics_port,
+                                         self.agi_port, self.alarm_webhook_port))):
+            raise ConfigError("alarm_dc09_port must be a free port (0 turns it off)")
+        if self.alarm_dc09_port and not self.alarm_host.strip():
+            raise ConfigError("alarm_host must be an address to listen on")
         if not (0 <= self.alarm_webhook_port < 65536) or (self.alarm_webhook_port and (
                 self.alarm_webhook_port in (self.console_port, self.metrics_port,
                                             self.agi_port))):
