@@ -260,6 +260,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "cause.silent_alarm": ("alarma silenciosa", "silent alarm"),
     "cause.ami_down": ("central telefónica sin enlace", "telephony link down"),
     "cause.keyword": ("palabra clave", "keyword"),
+    "cause.alarm_link_lost": ("alarma sin enlace", "alarm device link lost"),
     "cause.callback_overdue": ("devolución de llamada vencida", "callback overdue"),
     "cause.journal_waiting": ("reportes en espera de la base", "reports waiting for the database"),
     "cause.disk_low": ("disco casi lleno", "disk low"),
