@@ -35,7 +35,8 @@ from ivr.store.alarms import AlarmStore
 from ivr.store.db import Database
 from ivr.testing.contact_id import message, spoiled
 
-pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
+# SQLite only: the alarm store runs on both engines in test_alarm_store; this is the
+# spool watcher, a transport over it (suite time).
 
 NOW = datetime(2026, 12, 4, 9, 41, tzinfo=UTC)
 SILENT = "1234181122010013"  # account 1234, new event 122 (silent alarm), group 01, zone 001

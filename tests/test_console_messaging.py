@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiosqlite
-import pytest
 
 from ivr.config import Settings
 from ivr.core.messaging_ports import SendResult
@@ -26,7 +25,8 @@ from operator_console.i18n import TEXT
 from operator_console.views.messaging import STATES
 from tests.console_util import PASSWORD, Browser, Site, console_site
 
-pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
+# SQLite only: the outbox, rules and texting store run on both engines in test_notifier
+# and test_texts; these are the console's pages over them (suite time).
 
 CITIZEN = "987654321"
 
