@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiohttp import FormData
 
 from ivr.core.alarm_links import AlarmLinkWatch
 from ivr.core.alarms import AlarmIntake
@@ -256,6 +257,16 @@ async def test_csv_import_all_or_nothing_with_each_lines_reason(site: Site) -> N
         refused = await root.post("/admin/alarms/import", {"csv": clash})
         assert refused.status == 400
         assert "línea 3: ya existe un equipo dc09 EXIST" in await refused.text()
+        # As a browser sends the form: multipart, the file part empty, or the file itself.
+        for file_part, text_part in ((b"", bad), (bad.encode("utf-8-sig"), "")):
+            form = FormData()
+            form.add_field("_csrf", root.csrf)
+            form.add_field("file", file_part, filename="sites.csv" if file_part else "",
+                           content_type="text/csv" if file_part else "application/octet-stream")
+            form.add_field("csv", text_part)
+            sent = await root.client.post("/admin/alarms/import", data=form,
+                                          headers={"Origin": root.origin})
+            assert sent.status == 400 and "línea 3: un equipo es" in await sent.text()
         missing = await root.post("/admin/alarms/import", {"csv": "name,address\nX,Y\n"})
         assert missing.status == 400 and "faltan las columnas zone, lat" in await missing.text()
         after = [tuple(r) for r in await db.fetchall(

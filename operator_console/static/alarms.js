@@ -7,8 +7,9 @@
 // follows. On the board (/alarms) the list is fetched again as alarms change.
 //
 // What it did is on <body> for people and tests alike: data-alarm-sound ("on"/"off"),
-// data-alarm-beeps (patterns played) and data-alarm-audio (the AudioContext's state:
-// a browser may hold the sound "suspended" until the page is touched).
+// data-alarm-beeps (patterns played), data-alarm-audio (the AudioContext's state: a
+// browser may hold the sound "suspended" until the page is touched), data-alarms-pending
+// and data-alarm-feed ("on" while the live feed is connected).
 "use strict";
 (function () {
   const banner = document.getElementById("alarm-banner");
@@ -76,7 +77,7 @@
     const what = document.createElement("strong");
     what.textContent = `#${alarm.number} ${alarm.words}`;
     const where = document.createElement("span");
-    const zone = alarm.zone ? ` · Z${alarm.zone}` : "";
+    const zone = alarm.zone ? ` · ${banner.dataset.zone || "Zona"} ${alarm.zone}` : "";
     where.textContent = ` · ${alarm.site}${alarm.address ? ` · ${alarm.address}` : ""}${zone} `;
     const since = document.createElement("span");
     since.className = "num";
@@ -181,6 +182,11 @@
     });
     // After a drop the stream resumes from Last-Event-ID; read the list again anyway.
     let opened = false;
-    source.addEventListener("open", () => { if (opened) schedule(); opened = true; });
+    source.addEventListener("open", () => {
+      body.dataset.alarmFeed = "on";
+      if (opened) schedule();
+      opened = true;
+    });
+    source.addEventListener("error", () => { body.dataset.alarmFeed = "off"; });
   }).catch(() => {});
 })();

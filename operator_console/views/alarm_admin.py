@@ -133,8 +133,10 @@ async def deactivate(request: web.Request) -> web.StreamResponse:
 async def _csv_of(form: Form) -> str:
     upload = form.get("file")
     raw: bytes | str = ""
-    if upload is not None and not isinstance(upload, str):
+    if isinstance(upload, web.FileField):
         raw = upload.file.read()
+    elif isinstance(upload, (bytes, bytearray)):  # a part sent without a file name
+        raw = bytes(upload)
     if not raw:
         raw = _field(form, "csv", 256 * 1024)
     if isinstance(raw, bytes):
