@@ -225,3 +225,36 @@ async def test_the_deployments_own_alerts_reach_each_municipalitys_rule(center: 
     (journal,) = await center.rows(purpose="alert.journal_waiting")
     assert journal["recipient"] == "root@muni.example" and not journal["urgent"]
     assert journal["not_before"] == iso(START + timedelta(seconds=60))  # may group
+
+
+async def test_a_silent_alarm_tells_its_rule_not_the_emergency_one_and_escalates(
+        center: Center) -> None:
+    from ivr.core.alarms import AlarmIntake
+    from ivr.domain.alarms import Signal
+    from ivr.store.alarm_admin import AlarmAdmin
+    from ivr.store.alarms import AlarmStore
+
+    await center.admin.add_rule(1, "silent_alarm", "role:admin", sms=True, email=False,
+                                after_s=0, actor="user:root", now=START)
+    await center.admin.add_rule(1, "unacknowledged", "role:admin", sms=True, email=False,
+                                after_s=90, actor="user:root", now=START)
+    admin = AlarmAdmin(center.db)
+    site = await admin.add_site(1, "Bodega", actor="user:root", now=START)
+    await admin.add_device(1, site, "webhook", "pos-1", actor="user:root", now=START)
+    intake = AlarmIntake(AlarmStore(center.db), center.clock)
+    device = await intake.device("webhook", "pos-1")
+    assert device is not None
+    got = await intake.receive(device, Signal("webhook", "pos-1", "HA", "w1", sent_at=START))
+    assert got is not None and got.report_id
+    await center.notifier.catch_up()
+    told = await center.rows(report_id=got.report_id)
+    assert {(r["purpose"], r["recipient"]) for r in told} == {
+        ("alert.silent_alarm", "987000009")}  # not the emergency rule's supervisors
+    center.clock.now = START + timedelta(seconds=31)  # untaken: the fixture's 30 s rule
+    await center.notifier.catch_up()
+    (step,) = await center.rows(report_id=got.report_id, purpose="alert.unacknowledged")
+    assert step["recipient"] == "987000001"  # the supervisor on duty
+    center.clock.now = START + timedelta(seconds=95)
+    await center.notifier.catch_up()  # the admins' 90 s rule: they were told at once
+    assert "987000009" not in {r["recipient"] for r in await center.rows(
+        report_id=got.report_id, purpose="alert.unacknowledged")}
