@@ -101,9 +101,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "password_changed": ("Contraseña cambiada.", "Password changed."),
     "keys_help": (
         "j/k mover · Enter abrir · Espacio reproducir · c devolver llamada · "
-        "a confirmar · d despachar · r resolver · n nota · / buscar · Esc cola",
+        "a confirmar · d despachar · r resolver · n nota · / buscar · t tomar alarma · Esc cola",
         "j/k move · Enter open · Space play · c call back · a acknowledge · "
-        "d dispatch · r resolve · n note · / search · Esc queue",
+        "d dispatch · r resolve · n note · / search · t take alarm · Esc queue",
     ),
     "state.received": ("recibido", "received"),
     "state.acknowledged": ("confirmado", "acknowledged"),
