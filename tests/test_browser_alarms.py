@@ -1,29 +1,32 @@
 """A silent alarm in a real browser (Debian's chromium, driven by Playwright).
 
 An operator watches the queue and a supervisor the alarm board, each in a browser of
-their own. An alarm recorded from the test through the use case and the real store
-raises the banner on both pages and starts each page's sound (Web Audio: the page says
-on <body> that it beeped and that its AudioContext runs; chromium is started with an
-autoplay policy that lets a page sound before anyone touches it, as a command centre's
-browsers are set up). The operator takes it with the key ``t``: the report opens
-acknowledged, and the supervisor's banner and sound go away live while the board shows
-the alarm confirmed. No page asks anything of another origin or logs an error (CSP
-violations included). A screenshot of the board with the banner lands in
-``tests/artifacts/``.
+their own. A panel's encrypted SIA DC-09 hold-up line (made by my-dc09-spt, sent over
+TCP to the real receiver, ACKed once stored) raises the banner on both pages and starts
+each page's sound (Web Audio: the page says on <body> that it beeped and that its
+AudioContext runs; chromium is started with an autoplay policy that lets a page sound
+before anyone touches it, as a command centre's browsers are set up). The operator
+takes it with the key ``t``: the report opens acknowledged, and the supervisor's banner
+and sound go away live while the board shows the alarm confirmed. No page asks anything
+of another origin or logs an error (CSP violations included). A screenshot of the board
+with the banner lands in ``tests/artifacts/``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from my_dc09_spt.msg.dc03_msg import dc03_msg
+from my_dc09_spt.msg.dc09_msg import dc09_msg
 from playwright.async_api import Browser, Page, async_playwright
 
+from ivr.alarms.receiver import start_dc09
 from ivr.config import Settings
 from ivr.core.alarms import AlarmIntake
-from ivr.domain.alarms import Signal
 from ivr.store.alarm_admin import AlarmAdmin
 from ivr.store.alarms import AlarmStore
 from tests.browser_util import (
@@ -37,6 +40,7 @@ from tests.browser_util import (
 )
 from tests.console_util import console_site
 
+KEY = "0123456789ABCDEF0123456789ABCDEF"  # the panel's AES-256 key
 SOUNDING = """() => Number(document.body.dataset.alarmBeeps || 0) >= 1
   && document.body.dataset.alarmSound === "on"
   && document.body.dataset.alarmAudio === "running" """
@@ -73,7 +77,7 @@ async def test_an_alarm_rings_every_open_console_until_someone_takes_it(
         now = datetime.now(UTC)
         shop = await admin.add_site(1, "Bodega Don Lucho", address="Av. Larco 812", zone="3",
                                     lat=-12.1211, lon=-77.0297, actor="user:root", now=now)
-        await admin.add_device(1, shop, "dc09", "A1B2", actor="user:root", now=now)
+        await admin.add_device(1, shop, "dc09", "A1B2", keys=[KEY], actor="user:root", now=now)
         watch = Watch()
         ana = await new_page(browser, watch)
         await log_in(ana, site.origin, "ana")  # the queue
@@ -86,13 +90,28 @@ async def test_an_alarm_rings_every_open_console_until_someone_takes_it(
             assert await page.is_hidden("#alarm-banner")
             assert await page.get_attribute("body", "data-alarm-beeps") is None
 
+        # The alarm comes as a panel sends it: an encrypted SIA DC-09 hold-up line made by
+        # an independent transmitter (my-dc09-spt), over TCP to the controller's receiver,
+        # answered ACK only once it is stored.
         intake = AlarmIntake(AlarmStore(db), lambda: datetime.now(UTC))
-        device = await intake.device("dc09", "A1B2")
-        assert device is not None
-        recorded = await intake.receive(device, Signal("dc09", "A1B2", "HA", "browser-1",
-                                                       zone="001", sent_at=now))
-        assert recorded is not None and recorded.report_id is not None
-        report = recorded.report_id
+        receiver = await start_dc09(intake, "127.0.0.1", 0, udp=False)
+        try:
+            panel = dc09_msg("A1B2", KEY.encode(), None, 0, 0)
+            line = panel.dc09block(1, "SIA-DCS", dc03_msg.dc03event(
+                "A1B2", {"code": "HA", "zone": 1}))
+            reader, writer = await asyncio.open_connection("127.0.0.1", receiver.port)
+            writer.write(line.encode("ascii"))
+            await writer.drain()
+            async with asyncio.timeout(60):
+                answer = await reader.readuntil(b"\r")
+            writer.close()
+            kind, _offset = panel.dc09answer(1, answer.decode("ascii"))
+            assert kind == "ACK", answer
+        finally:
+            await receiver.stop()
+        row = await db.fetchone("SELECT report_id FROM alarm_signals WHERE code = 'HA'")
+        assert row is not None and row["report_id"] is not None
+        report = int(row["report_id"])
 
         for page in (ana, sofia):
             await page.wait_for_selector("#alarm-banner:not([hidden])")
