@@ -30,7 +30,8 @@ from ivr.store.municipalities import Municipalities
 from ivr.store.users import Users
 from tests.console_util import PASSWORD, Browser, Site, console_site
 
-pytestmark = pytest.mark.store  # runs on SQLite and on PostgreSQL
+# SQLite only: the alarm store runs on both engines in test_alarm_store and the intakes'
+# tests; these are the console's pages over it (suite time).
 
 SHOP = "Bodega Don Lucho"
 STREET = "Av. Larco 812"
