@@ -153,21 +153,29 @@ async def services(
         jobs = await ClipService(jobs_config(settings), db, utc_now, catalogue.alert_words
                                  ).start() if clip_jobs else None
         controller = clip_jobs if messaging is None else messaging
-        texting = await _messaging(settings, db, catalogue).start() if controller else None
-        # Silent alarms: lost links are announced wherever messaging runs; the webhook
-        # listens when its port is set.
-        link_watch = asyncio.get_running_loop().create_task(
-            AlarmLinkWatch(AlarmLinkStore(db), utc_now).run(), name="alerta-alarm-links"
-        ) if controller else None
-        webhook = await _alarm_webhook(settings, db) if (
-            controller and settings.alarm_webhook_port) else None
-        # Alarm panels and communicators over IP (SIA DC-09), when their port is set.
-        dc09 = await _alarm_dc09(settings, db) if (
-            controller and settings.alarm_dc09_port) else None
-        # Alarm panels that dial in: the events AlarmReceiver leaves in its spool folder.
-        cid_spool = ContactIdSpool(settings.contact_id_spool, AlarmIntake(AlarmStore(db), utc_now)
-                                   ).start() if controller else None
+        texting: MessagingService | None = None
+        link_watch: asyncio.Task[None] | None = None
+        webhook: WebhookRunner | None = None
+        dc09: Dc09Receiver | None = None
+        cid_spool: ContactIdSpool | None = None
         try:
+            # (started inside the try: one that fails to start, a port taken say, leaves
+            # none of those before it running)
+            texting = await _messaging(settings, db, catalogue).start() if controller else None
+            # Silent alarms: lost links are announced wherever messaging runs; the webhook
+            # listens when its port is set.
+            link_watch = asyncio.get_running_loop().create_task(
+                AlarmLinkWatch(AlarmLinkStore(db), utc_now).run(), name="alerta-alarm-links"
+            ) if controller else None
+            webhook = await _alarm_webhook(settings, db) if (
+                controller and settings.alarm_webhook_port) else None
+            # Alarm panels and communicators over IP (SIA DC-09), when their port is set.
+            dc09 = await _alarm_dc09(settings, db) if (
+                controller and settings.alarm_dc09_port) else None
+            # Alarm panels that dial in: the events AlarmReceiver leaves in its spool folder.
+            cid_spool = ContactIdSpool(
+                settings.contact_id_spool, AlarmIntake(AlarmStore(db), utc_now)
+            ).start() if controller else None
             yield Services(settings, db, reports, directory, vault, deps, jobs, book, reconciler,
                            lines, texting, webhook, dc09)
         finally:

@@ -89,3 +89,21 @@ async def test_the_console_raises_alert_ami_down_when_asterisk_is_unreachable(
                             ami_down_alert_s=0.5) as site:
         kinds = await until(lambda: _kinds(site.console.db, "alert.ami_down"))
         assert kinds == ["alert.ami_down"]
+
+
+async def test_a_listener_that_cannot_start_leaves_nothing_running(settings: Settings) -> None:
+    import dataclasses
+
+    from ivr.app import services
+
+    baseline = len(asyncio.all_tasks())
+    with socket.socket() as taken:  # the DC-09 port is someone else's
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = dataclasses.replace(settings, alarm_dc09_port=taken.getsockname()[1])
+        try:
+            async with services(busy, messaging=True):
+                raise AssertionError("started on a port in use")
+        except OSError:
+            pass
+    assert len(asyncio.all_tasks()) == baseline  # the notifier and the sender were stopped
