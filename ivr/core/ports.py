@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -117,6 +117,8 @@ class Deps:
     lines: LineCatalogue  # what each call runs on: the live version of its line
     disk: DiskSpace | None = None  # None: no check (flows tested without a disk)
     recordings: PromptRecordings | None = None  # admins recording prompts by phone
+    cases: CaseBook | None = None  # participation lines (None: that flow refuses calls)
+    tax: TaxDesk | None = None  # tax lines (None: that flow says the service is down)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,3 +186,64 @@ class PhoneRinger(Protocol):
     async def ring(self, endpoint: str, token: str) -> str | None:
         """None once Asterisk has queued the call; else why it refused. Raises ValueError for
         a phone that cannot be rung, TelephonyUnavailable when there is no link."""
+
+
+# --- participation lines: complaints, suggestions and queries with a deadline ----------
+
+
+@dataclass(frozen=True, slots=True)
+class CaseReceipt:
+    report: int  # the case number is the report's number
+    due_on: date  # the last business day the municipality has to answer
+
+
+@dataclass(frozen=True, slots=True)
+class CaseStatus:
+    state: str  # open | answered | closed
+    due_on: date
+    answered_on: date | None
+    answer_audio: Path | None  # the answer spoken, as Asterisk plays it (no extension)
+
+
+class CaseBook(Protocol):
+    """Cases as a participation call opens and follows them (``ivr.core.participation``)."""
+
+    async def open_case(self, new: NewReport, *, kind: str, area: str,
+                        business_days: int) -> CaseReceipt:
+        """Open the report and its case in one transaction; the deadline counts business
+        days on the municipality's calendar from the day after today."""
+
+    async def case_status(self, report: int) -> CaseStatus | None:
+        """None when ``report`` is no case."""
+
+
+# --- tax lines: what a taxpayer owes, by keypad ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaxQuery:
+    municipality: int
+    caller: str | None  # the usable calling number; None when withheld
+    call_id: str
+    line: str  # "<slug> v<n>"
+    tax_id: str | None  # a valid DNI or RUC; None when what was typed was not one
+    secret: str  # the code on the tax bill, as typed; never stored nor logged
+
+
+@dataclass(frozen=True, slots=True)
+class TaxAnswer:
+    result: str  # found | nothing_owed | no_match | invalid_id | blocked | unavailable
+    owed_cents: int = 0
+    due_on: date | None = None  # the earliest unpaid due date
+    overdue: bool = False  # due_on has passed
+
+
+class TaxDesk(Protocol):
+    """Tax lookups with their limits and audit (``ivr.core.tax``)."""
+
+    async def blocked(self, municipality: int, caller: str | None) -> bool:
+        """May this number not look up now (too many tries, an enumeration stopped)?"""
+
+    async def lookup(self, query: TaxQuery) -> TaxAnswer:
+        """Check the limits, ask the back end, audit the try; never raises for a back
+        end that is down (``unavailable``)."""

@@ -18,6 +18,8 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr.domain.areas import Area, AreaError, read_areas
+
 FORMAT = 1  # the document format; bumped only with a reader for the old one
 KEYS = "0123456789*#"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -39,6 +41,8 @@ class LineError(ValueError):
 class Flow(StrEnum):
     REPORT = "report"  # pick an incident type, leave a message
     STATUS = "status"  # type a report number, hear where it stands
+    PARTICIPATION = "participation"  # complaint, suggestion or query for a municipal area
+    TAX = "tax"  # type a DNI or RUC and the bill's code, hear what is owed
 
 
 class Action(StrEnum):
@@ -62,6 +66,7 @@ class IncidentType:
     callback_minutes: int = 24 * 60  # deadline to call the citizen back
     labels: Mapping[str, str] = field(default_factory=dict)  # language → label
     alert_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    answer_days: int | None = None  # participation lines: business days to answer
 
     def label(self, language: str, fallback: str = "") -> str:
         """In ``language``, else ``fallback``, else the first label given, else the id."""
@@ -136,12 +141,24 @@ class LineConfig:
     types: tuple[IncidentType, ...] = ()
     # prompt id → language → text and audio
     prompts: Mapping[str, Mapping[str, PromptText]] = field(default_factory=dict)
+    areas: tuple[Area, ...] = ()  # participation lines: the municipal areas a case is for
 
     def menu(self, menu_id: str | None) -> Menu | None:
         return next((m for m in self.menus if m.id == menu_id), None)
 
     def type(self, type_id: str | None) -> IncidentType | None:
         return next((t for t in self.types if t.id == type_id), None)
+
+    def area(self, area_id: str | None) -> Area | None:
+        return next((a for a in self.areas if a.id == area_id), None)
+
+    def answer_days(self, type_id: str, area_id: str) -> int | None:
+        """Business days to answer a case of this type for this area: the area's own
+        deadline for the type, else the type's; None when neither sets one."""
+        area, kind = self.area(area_id), self.type(type_id)
+        if area is not None and type_id in area.days:
+            return area.days[type_id]
+        return kind.answer_days if kind is not None else None
 
     def audio(self, prompt_id: str, language: str) -> str | None:
         entry = self.prompts.get(prompt_id, {}).get(language)
@@ -177,6 +194,7 @@ class LineConfig:
             "start_menu": self.start_menu,
             "menus": [_menu_dict(m) for m in self.menus],
             "types": [_type_dict(t) for t in self.types],
+            **({"areas": [a.to_dict() for a in self.areas]} if self.areas else {}),
             "prompts": {
                 pid: {
                     lang: {"text": p.text, **({"audio": p.audio} if p.audio else {})}
@@ -221,6 +239,7 @@ def _type_dict(t: IncidentType) -> dict[str, Any]:
         "id": t.id, "priority": t.priority, "emergency": t.emergency,
         "callback_minutes": t.callback_minutes, "labels": dict(sorted(t.labels.items())),
         "alert_words": {k: list(v) for k, v in sorted(t.alert_words.items())},
+        **({"answer_days": t.answer_days} if t.answer_days is not None else {}),
     }
 
 
@@ -280,13 +299,18 @@ def _read_line(doc: Any) -> LineConfig:
     name = _get(doc, "name", str, where, slug)
     if not name.strip() or len(name) > 120 or not name.isprintable():
         raise LineError(f"{where}: a name of 1 to 120 printable characters is needed")
-    start = _get(doc, "start_menu", str, where, "main" if flow is Flow.REPORT else None)
+    start = _get(doc, "start_menu", str, where,
+                 "main" if flow in (Flow.REPORT, Flow.PARTICIPATION) else None)
+    try:
+        areas = read_areas(_get(doc, "areas", list, where, []), where)
+    except AreaError as exc:
+        raise LineError(str(exc)) from None
     return LineConfig(
         slug=slug, name=name.strip(), flow=flow, numbers=numbers, languages=languages,
         timezone=_zone(_get(doc, "timezone", str, where, "America/Lima"), where),
         hours=tuple(_read_hours(h, where) for h in _get(doc, "hours", list, where, [])),
         operator_queue=queue or None, start_menu=start, menus=menus, types=types,
-        prompts=_read_prompts(_get(doc, "prompts", dict, where, {}), where),
+        prompts=_read_prompts(_get(doc, "prompts", dict, where, {}), where), areas=areas,
     )
 
 
@@ -366,8 +390,11 @@ def _read_type(doc: Any, line: str) -> IncidentType:
                                                for w in ws) or len(ws) > 100:
             raise LineError(f"{where}: alert words in {lang} must be up to 100 short words")
         words[lang] = tuple(w.strip().lower() for w in ws)
+    answer_days = _get(doc, "answer_days", int, where, None)
+    if answer_days is not None and not 1 <= answer_days <= 365:
+        raise LineError(f"{where}: answer_days must be 1..365 business days")
     return IncidentType(tid, priority, bool(_get(doc, "emergency", bool, where, False)),
-                        minutes, dict(labels), words)
+                        minutes, dict(labels), words, answer_days)
 
 
 def _read_hours(doc: Any, line: str) -> Hours:

@@ -3,6 +3,9 @@
 Operator, supervisor and admin each include the one below. An analyst reads the
 dashboards and exports (as supervisors and admins may) and nothing else: a
 metropolitan analyst is an analyst in each municipality granted, and compares them.
+An officer answers citizens' complaints, suggestions and queries for the municipal
+areas granted to them, and sees nothing of the incident queue; supervisors and admins
+may do what an officer may, in every area.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
     ANALYST = "analyst"
+    OFFICER = "officer"
 
     @property
     def rank(self) -> int:
@@ -22,15 +26,15 @@ class Role(StrEnum):
 
     def allows(self, needed: Role) -> bool:
         """A supervisor may do what an operator may; an admin, what a supervisor may;
-        what an analyst may (read analytics), supervisors and admins may too."""
-        if needed is Role.ANALYST:
-            return self in (Role.ANALYST, Role.SUPERVISOR, Role.ADMIN)
-        if self is Role.ANALYST:
+        what an analyst or an officer may, supervisors and admins may too."""
+        if needed in (Role.ANALYST, Role.OFFICER):
+            return self in (needed, Role.SUPERVISOR, Role.ADMIN)
+        if self in (Role.ANALYST, Role.OFFICER):
             return False
         return self.rank >= needed.rank
 
 
-_RANK = {Role.ANALYST: 0, Role.OPERATOR: 1, Role.SUPERVISOR: 2, Role.ADMIN: 3}
+_RANK = {Role.ANALYST: 0, Role.OFFICER: 0, Role.OPERATOR: 1, Role.SUPERVISOR: 2, Role.ADMIN: 3}
 
 
 class Intake(StrEnum):
@@ -44,6 +48,7 @@ class Intake(StrEnum):
     PHONE = "phone"  # taken live by an operator
     POS = "pos"  # silent alarm from a point-of-sale terminal
     SMS = "sms"  # a citizen's text message to the municipality's number
+    OPEN311 = "open311"  # the municipality's website or app, through Open311 GeoReport v2
 
 
 MANUAL_INTAKES = (Intake.RADIO, Intake.FIELD, Intake.COUNTER, Intake.EMAIL, Intake.PHONE)
