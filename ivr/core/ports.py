@@ -228,11 +228,19 @@ class TaxQuery:
     line: str  # "<slug> v<n>"
     tax_id: str | None  # a valid DNI or RUC; None when what was typed was not one
     secret: str  # the code on the tax bill, as typed; never stored nor logged
+    today: date  # the line's local date: a debt due before it is overdue
+
+    def __repr__(self) -> str:  # a query in a log or a traceback never shows the code
+        return (f"TaxQuery(municipality={self.municipality}, caller={self.caller!r}, "
+                f"call_id={self.call_id!r}, tax_id={self.tax_id!r}, secret=<hidden>)")
+
+
+TAX_RESULTS = ("found", "nothing_owed", "no_match", "invalid_id", "blocked", "unavailable")
 
 
 @dataclass(frozen=True, slots=True)
 class TaxAnswer:
-    result: str  # found | nothing_owed | no_match | invalid_id | blocked | unavailable
+    result: str  # one of TAX_RESULTS
     owed_cents: int = 0
     due_on: date | None = None  # the earliest unpaid due date
     overdue: bool = False  # due_on has passed

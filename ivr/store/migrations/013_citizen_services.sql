@@ -74,36 +74,49 @@ CREATE TABLE open311_keys (
 
 -- Tax accounts as the municipality's tax system exports them (the file adapter). The
 -- bill's code is kept only as a keyed hash; names and addresses are not kept at all.
-CREATE TABLE tax_accounts (
-    municipality_id INTEGER NOT NULL REFERENCES municipalities (id),
-    tax_id          TEXT    NOT NULL,  -- DNI (8 digits) or RUC (11)
-    secret_hash     TEXT    NOT NULL,
-    imported_at     TEXT    NOT NULL,
-    PRIMARY KEY (municipality_id, tax_id)
-) WITHOUT ROWID;
-
-CREATE TABLE tax_debts (
-    id              INTEGER PRIMARY KEY,
-    municipality_id INTEGER NOT NULL,
-    tax_id          TEXT    NOT NULL,
-    amount_cents    INTEGER NOT NULL CHECK (amount_cents >= 0),
-    due_on          TEXT    NOT NULL,  -- YYYY-MM-DD
-    FOREIGN KEY (municipality_id, tax_id)
-        REFERENCES tax_accounts (municipality_id, tax_id) ON DELETE CASCADE
-);
-CREATE INDEX tax_debts_account ON tax_debts (municipality_id, tax_id);
-
+-- Each import loads its own generation (import_id) beside the one callers are heard
+-- from, in short transactions that never hold the writer for long; one small
+-- transaction then makes it the current one, and the old generation is deleted
+-- after. A crash while loading leaves the current generation as it was.
 CREATE TABLE tax_imports (
     id              INTEGER PRIMARY KEY,
     municipality_id INTEGER NOT NULL REFERENCES municipalities (id),
     at              TEXT    NOT NULL,
     source          TEXT    NOT NULL,  -- the file's name
-    sha256          TEXT    NOT NULL,
-    accounts        INTEGER NOT NULL,
-    debts           INTEGER NOT NULL,
-    refused         INTEGER NOT NULL,  -- lines refused, each logged with why
-    actor           TEXT    NOT NULL
+    sha256          TEXT    NOT NULL DEFAULT '',
+    accounts        INTEGER NOT NULL DEFAULT 0,
+    debts           INTEGER NOT NULL DEFAULT 0,
+    refused         INTEGER NOT NULL DEFAULT 0,  -- lines refused, each logged with why
+    actor           TEXT    NOT NULL,
+    state           TEXT    NOT NULL DEFAULT 'loading'
+                    CHECK (state IN ('loading', 'current', 'replaced', 'failed')),
+    finished_at     TEXT
 );
+CREATE UNIQUE INDEX tax_imports_current ON tax_imports (municipality_id)
+    WHERE state = 'current';
+
+CREATE TABLE tax_accounts (
+    municipality_id INTEGER NOT NULL REFERENCES municipalities (id),
+    tax_id          TEXT    NOT NULL,  -- DNI (8 digits) or RUC (11)
+    import_id       INTEGER NOT NULL REFERENCES tax_imports (id),
+    secret_hash     TEXT    NOT NULL,  -- HMAC-SHA256 under the deployment's key
+    imported_at     TEXT    NOT NULL,
+    PRIMARY KEY (municipality_id, tax_id, import_id)
+) WITHOUT ROWID;
+CREATE INDEX tax_accounts_import ON tax_accounts (import_id);
+
+CREATE TABLE tax_debts (
+    id              INTEGER PRIMARY KEY,
+    municipality_id INTEGER NOT NULL,
+    tax_id          TEXT    NOT NULL,
+    import_id       INTEGER NOT NULL,
+    amount_cents    INTEGER NOT NULL CHECK (amount_cents >= 0),
+    due_on          TEXT    NOT NULL,  -- YYYY-MM-DD
+    FOREIGN KEY (municipality_id, tax_id, import_id)
+        REFERENCES tax_accounts (municipality_id, tax_id, import_id) ON DELETE CASCADE
+);
+CREATE INDEX tax_debts_account ON tax_debts (municipality_id, tax_id, import_id);
+CREATE INDEX tax_debts_import ON tax_debts (import_id);
 
 -- Every lookup, for the audit and for the limits. Never the bill's code.
 CREATE TABLE tax_lookups (
