@@ -262,7 +262,7 @@ async def test_a_full_prompt_disk_is_said_clearly_and_nothing_goes_live(
     """The library's disk fills: an upload is refused with the reason and keeps nothing;
     a publish that brings no new audio still works (its folder is only hard links), and
     calls go on."""
-    with small_disk(tmp_path / "library", "size=8m") as disk:
+    with small_disk(tmp_path / "library", "size=32m") as disk:
         settings = dataclasses.replace(settings, prompt_library=disk)
         async with running_line(settings) as line, \
                 console_site(settings, db=line.svc.db) as site, site.browser() as b:
