@@ -40,6 +40,7 @@ from ivr.store.prompt_recordings import RecordingStore
 from ivr.store.reports import Reports, utc_now
 from ivr.store.resilient import ResilientBook
 from ivr.store.startup import close_interrupted
+from ivr.tax.setup import tax_wiring
 
 if TYPE_CHECKING:
     from ivr.alarms.receiver import Dc09Receiver
@@ -140,6 +141,7 @@ async def services(
             lease = Controllers(db, settings.controller, lease_s=settings.controller_lease_s,
                                 clock=utc_now)
             lease.start()
+        tax = tax_wiring(settings, db, utc_now)  # the tax line's desk (docs/tax.md)
         deps = Deps(
             config=flow_config(settings),
             book=book,
@@ -149,6 +151,7 @@ async def services(
             lines=catalogue,
             disk=DiskGuard(vault.root, settings.min_free_mb, db, utc_now),
             recordings=recorder,
+            tax=tax.desk,
         )
         jobs = await ClipService(jobs_config(settings), db, utc_now, catalogue.alert_words
                                  ).start() if clip_jobs else None
@@ -192,6 +195,7 @@ async def services(
                 await texting.stop()
             if jobs is not None:
                 await jobs.stop()
+            await tax.close()
             await book.stop()
     finally:
         if watching is not None:

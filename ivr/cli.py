@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivr import __version__, line_commands, messaging_commands, municipality_commands
+from ivr import (
+    __version__,
+    line_commands,
+    messaging_commands,
+    municipality_commands,
+    tax_commands,
+)
 from ivr.analytics import commands as analytics_commands
 from ivr.clips import commands as clip_commands
 from ivr.config import SCALARS, Settings, load
@@ -50,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     add = usub.add_parser("add", help="add an account (password asked, from stdin, or generated)")
     add.add_argument("name")
     add.add_argument("--role", required=True,
-                     choices=("operator", "supervisor", "admin", "analyst"))
+                     choices=("operator", "supervisor", "admin", "analyst", "officer"))
     add.add_argument("--municipality", default="", metavar="CODE",
                      help="where the role holds (default: municipality 1)")
     add.add_argument("--extension", help="the user's own phone, rung first on callbacks")
@@ -61,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     grant.add_argument("name")
     grant.add_argument("--municipality", required=True, metavar="CODE")
     grant.add_argument("--role", required=True,
-                       choices=("operator", "supervisor", "admin", "analyst", "none"),
+                       choices=("operator", "supervisor", "admin", "analyst", "officer", "none"),
                        help="'none' takes the account's role there away")
     usub.add_parser("list", help="list accounts")
     usub.add_parser("bootstrap", help="on a first run: create 'admin', print its password once")
@@ -109,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     line_commands.add_parsers(sub)
     municipality_commands.add_parsers(sub)
     messaging_commands.add_parsers(sub)
+    tax_commands.add_parsers(sub)
     return parser
 
 
@@ -135,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         **analytics_commands.HANDLERS,
         **line_commands.HANDLERS,
         **messaging_commands.HANDLERS,
+        **tax_commands.HANDLERS,
     }[args.command]
     try:
         if args.command in LONG_RUNNING:

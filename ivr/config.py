@@ -174,6 +174,33 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     ),
     "public_pages": (bool, True, "serve /public and the Open311 read API without login"),
     "public_delay_hours": (int, 24, "a report appears in the public API this long after it"),
+    # --- the tax line (docs/tax.md) ----------------------------------------------
+    "tax_line": (str, "1238", "number the provider delivers for the tax line"),
+    "tax_backend": (str, "file", "where tax accounts come from: file (alerta tax import)"
+                    " or http (the municipality's service)"),
+    "tax_key_file": (Path, Path(""), "key the bills' codes are hashed under, made 0600 by the"
+                     " first import; ALERTA_TAX_KEY overrides (default: <database folder>/"
+                     "tax.key; PostgreSQL: <voiceclips>/.tax.key)"),
+    "tax_http_url": (str, "", "the tax service's lookup address (https, or http on loopback)"),
+    "tax_http_token_file": (Path, Path(""), "file holding the tax service's bearer token;"
+                            " ALERTA_TAX_HTTP_TOKEN overrides"),
+    "tax_http_timeout_s": (float, 2.0, "how long a lookup waits for the tax service"),
+    "tax_breaker_failures": (int, 5, "tax service failures in a row that open the breaker"),
+    "tax_breaker_open_s": (float, 30.0, "how long an open breaker answers unavailable before"
+                           " one probe"),
+    "tax_failures_per_caller_hour": (int, 6, "failed tax lookups from one number in an hour"
+                                     " that block it"),
+    "tax_ids_per_caller_day": (int, 10, "distinct IDs looked up from one number in a day that"
+                               " block it"),
+    "tax_failures_per_id_hour": (int, 6, "failed lookups of one ID in an hour (any numbers)"
+                                 " that block the ID"),
+    "tax_callers_per_id_day": (int, 5, "distinct numbers looking up one ID in a day that block"
+                               " the ID"),
+    "tax_withheld_failures_hour": (int, 10, "failed lookups in an hour from all withheld"
+                                   " numbers together that block them"),
+    "tax_withheld_ids_day": (int, 20, "distinct IDs in a day from all withheld numbers"
+                             " together that block them"),
+    "tax_block_minutes": (int, 60, "how long an hour limit blocks (a day limit: a day)"),
 }
 
 
@@ -265,6 +292,21 @@ class Settings:
     analytics_timezone: str = "America/Lima"
     public_pages: bool = True
     public_delay_hours: int = 24
+    tax_line: str = "1238"
+    tax_backend: str = "file"
+    tax_key_file: Path = Path("")
+    tax_http_url: str = ""
+    tax_http_token_file: Path = Path("")
+    tax_http_timeout_s: float = 2.0
+    tax_breaker_failures: int = 5
+    tax_breaker_open_s: float = 30.0
+    tax_failures_per_caller_hour: int = 6
+    tax_ids_per_caller_day: int = 10
+    tax_failures_per_id_hour: int = 6
+    tax_callers_per_id_day: int = 5
+    tax_withheld_failures_hour: int = 10
+    tax_withheld_ids_day: int = 20
+    tax_block_minutes: int = 60
     keypad: Keypad = field(default_factory=lambda: Keypad(DEFAULT_INCIDENT_TYPES))
     zones: tuple[Zone, ...] = field(
         default_factory=lambda: tuple(Zone(str(n), f"Zona {n}") for n in range(1, 15))
@@ -320,6 +362,13 @@ class Settings:
             return self.controller_name
         host = socket.gethostname()
         return f"{host}:{self.agi_port}" if self.agi_port else f"{host}:pid{os.getpid()}"
+
+    @property
+    def tax_key_path(self) -> Path:
+        if str(self.tax_key_file) not in ("", "."):
+            return self.tax_key_file
+        return (self.database.parent / "tax.key" if isinstance(self.database, Path)
+                else self.voiceclips / ".tax.key")  # shared by every controller
 
     @property
     def quarantine_dir(self) -> Path:
@@ -406,6 +455,9 @@ class Settings:
         if self.agi_max_handshakes < 1 or self.agi_env_timeout_s <= 0:
             raise ConfigError("agi_max_handshakes must be at least 1, agi_env_timeout_s above 0")
         self._check_clips()
+        if self.tax_backend not in ("file", "http") or (
+                self.tax_backend == "http" and not self.tax_http_url):
+            raise ConfigError("tax_backend must be file, or http with tax_http_url set")
         return self
 
 

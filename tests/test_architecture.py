@@ -97,6 +97,8 @@ RULES = [
       "ivr.store.resilient", "ivr.store.alerts"),
      "the console changes reports, lines and clips only through ivr/core's use cases "
      "(it reads the store's read models: queries, panels, clip views)"),
+    ("ivr/tax", ("ivr.agi", "ivr.ami", "ivr.flows", "operator_console", "ivr.messaging"),
+     "the tax adapters implement the core's TaxBackend; they serve no call themselves"),
     ("ivr/store", ("ivr.agi", "ivr.ami", "ivr.flows", "operator_console", "ivr.analytics"),
      "the store is below everything but the domain and the ports"),
 ]

@@ -75,6 +75,13 @@ def status_line(settings: Settings) -> LineConfig:
                       operator_queue=None, start_menu=None)
 
 
+def tax_line(settings: Settings) -> LineConfig:
+    """The tax line (docs/tax.md): its number, the settings' languages and operators."""
+    return LineConfig(slug="tax", name="Consulta de tributos", flow=Flow.TAX,
+                      numbers=(settings.tax_line,), languages=settings.languages,
+                      operator_queue=settings.operator_queue or None, start_menu=None)
+
+
 async def with_shipped_prompts(admin: LineAdmin, config: LineConfig, shipped: Path) -> LineConfig:
     """Every prompt the line needs (and every shipped one of its languages), with the
     shipped audio and the catalogue's text."""
@@ -109,7 +116,7 @@ async def seed_lines(admin: LineAdmin, settings: Settings) -> bool:
     rows = await admin.lines()
     if rows:
         pending = [r for r in rows if r.is_default and r.live_version is None
-                   and r.draft_by == ACTOR and r.flow in ("report", "status")]
+                   and r.draft_by == ACTOR and r.flow in ("report", "status", "tax")]
         if not pending:
             logger.info("lines come from the store; the configuration file's keypad and "
                         "languages were read only on the first start")
@@ -118,19 +125,31 @@ async def seed_lines(admin: LineAdmin, settings: Settings) -> bool:
             await admin.save_draft(row.id, config, actor=ACTOR,
                                    what="made again from the configuration file")
             await _publish(admin, row.id, config.slug, shipped)
-        return bool(pending)
-    for config in (report_line(settings), status_line(settings)):
+        # A database made before tax lines existed gets its default one.
+        made = [] if any(r.flow == "tax" for r in rows) else await _create(
+            [tax_line(settings)], admin, shipped)
+        return bool(pending or made)
+    made = await _create([report_line(settings), status_line(settings), tax_line(settings)],
+                         admin, shipped)
+    return bool(made)
+
+
+async def _create(configs: list[LineConfig], admin: LineAdmin, shipped: Path) -> list[int]:
+    """Create and publish these default lines; the ids made."""
+    made: list[int] = []
+    for config in configs:
         config = await with_shipped_prompts(admin, config, shipped)
         try:
             line_id = await admin.create(config, actor=ACTOR, default=True)
         except LineConflict:  # another process (the console, the controller) seeded first
-            return False
+            break
         await _publish(admin, line_id, config.slug, shipped)
-    return True
+        made.append(line_id)
+    return made
 
 
 def _made(flow: str, settings: Settings) -> LineConfig:
-    return report_line(settings) if flow == "report" else status_line(settings)
+    return {"report": report_line, "status": status_line, "tax": tax_line}[flow](settings)
 
 
 async def _publish(admin: LineAdmin, line_id: int, slug: str, shipped: Path) -> None:

@@ -39,6 +39,7 @@ from typing import Protocol
 
 from ivr.core.ports import TaxAnswer, TaxQuery
 from ivr.core.records import StoreError
+from ivr.domain.taxids import valid_secret
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +228,8 @@ class TaxService:
             return TaxAnswer("invalid_id")
         if await ledger.block_until(municipality, "tax_id", query.tax_id, now):
             return TaxAnswer("blocked")
+        if not valid_secret(query.secret):  # no bill has such a code: the service is spared
+            return TaxAnswer("no_match")
         try:
             found = await self.backend.account(municipality, query.tax_id, query.secret)
         except BackendUnavailable as exc:

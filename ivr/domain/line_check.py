@@ -9,7 +9,10 @@ every language of the line.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
+from functools import cache
 
+from ivr.domain import spoken
 from ivr.domain.lines import Action, Flow, LineConfig, Menu, OnFail
 
 DIGIT_PROMPTS = (*(f"digit_{d}" for d in "0123456789"), "digit_star", "digit_hash")
@@ -30,6 +33,33 @@ REPORT_PROMPTS = (
 OPERATOR_PROMPTS = ("connecting_operator", "operator_unavailable")
 LANGUAGE_PROMPT = "language_option"  # "Para español, marque" in each language, then its digit
 CLOSED_PROMPT = "closed"  # said after the greeting when operators are off duty
+# What the tax flow itself says (ivr/flows/tax.py); amounts and dates: tax_spoken_prompts.
+TAX_PROMPTS = (
+    "greeting", "tax_greeting", "tax_enter_id", "tax_id_invalid", "tax_enter_secret",
+    "tax_not_matched", "tax_refused", "tax_blocked", "tax_unavailable", "tax_total_is",
+    "tax_pay_by", "tax_overdue_since", "tax_nothing_owed", "tax_options_repeat",
+    "no_input", "invalid", "hint_one_key", "goodbye",
+)
+TAX_OPERATOR_PROMPTS = ("tax_options", "connecting_operator")
+
+
+@cache
+def tax_spoken_prompts() -> tuple[str, ...]:
+    """Every piece ``spoken.money`` and ``spoken.day`` can say, in either grammar: read
+    off the functions themselves over amounts and dates that use every piece."""
+    amounts = [*range(0, 1000 * 100, 100), *range(100), 101, 150, *(n * 100 for n in (
+        1000, 1001, 2000, 21_000, 100_000, 999_999, 1_000_000, 1_000_100, 2_000_000,
+        21_000_000, 100_000_000))]
+    first = date(2026, 1, 1)
+    days = [first + timedelta(days=n) for n in range(366)]
+    out: set[str] = set()
+    for language in ("es", "en"):
+        for cents in amounts:
+            out.update(spoken.money(language, cents))
+        for when in days:
+            out.update(spoken.day(language, when, first))
+            out.update(spoken.day(language, when.replace(year=2027), first))
+    return tuple(sorted(out))
 
 
 def required_prompts(line: LineConfig) -> dict[str, str]:
@@ -46,6 +76,12 @@ def required_prompts(line: LineConfig) -> dict[str, str]:
         return need
     if len(line.languages) > 1:
         add([LANGUAGE_PROMPT], "the language menu")
+    if line.flow is Flow.TAX:
+        add(list(TAX_PROMPTS), "the tax flow")
+        add(list(tax_spoken_prompts()), "amounts and dates told to taxpayers")
+        if line.operator_queue:
+            add(list(TAX_OPERATOR_PROMPTS), "the tax flow's operator")
+        return need
     add(list(REPORT_PROMPTS), "the report flow")
     if line.hours:
         add([CLOSED_PROMPT], "opening hours are set")
