@@ -21,6 +21,7 @@ from ivr.core.cases import CaseDesk
 from ivr.core.intake import ReportIntake
 from ivr.core.line_seed import seed_lines
 from ivr.core.lines import LineAdmin, PublishedLines
+from ivr.core.open311 import Open311Desk
 from ivr.core.outage_watch import OutageWatch
 from ivr.core.phone_prompts import PhoneRecorder
 from ivr.domain.roles import Role
@@ -38,6 +39,7 @@ from ivr.store.db import Database, StoreError
 from ivr.store.journal import pending_reports
 from ivr.store.lines import LineStore
 from ivr.store.municipalities import Municipalities
+from ivr.store.open311 import Open311Store
 from ivr.store.outbox import Outbox
 from ivr.store.prompt_recordings import RecordingStore
 from ivr.store.queries import ConsoleQueries
@@ -207,6 +209,9 @@ def create_app(
             settings.prompt_library_folder).prepare())
         await seed_lines(console.lines, settings)  # a console started before any controller
         console.catalogue = PublishedLines(console.lines.store, console.lines.library)
+        catalogue = console.catalogue
+        console.open311 = Open311Desk(
+            Open311Store(store), lambda m: catalogue.live_configs(m, "participation"), utc_now)
         health.attach(console, settings, clip_jobs)
         await feed.start()
         ami_watch = OutageWatch(

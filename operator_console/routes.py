@@ -15,6 +15,8 @@ from operator_console.views import (
     analytics,
     auth,
     callbacks,
+    case_admin,
+    case_report,
     clip_admin,
     clips,
     health,
@@ -22,10 +24,12 @@ from operator_console.views import (
     lines,
     messaging,
     metro,
+    open311,
     public,
     queue,
     reports,
     stream,
+    tax,
 )
 
 
@@ -104,6 +108,17 @@ def setup_routes(app: web.Application, static: Path) -> None:
     r.add_post("/admin/lines/{line}/restore", lines.restore)
     r.add_post("/admin/lines/{line}/discard", lines.discard)
     r.add_get("/admin/lines/{line}/export", line_audio.export)
+    # Citizen services: admins' calendar and Open311 keys; the monthly report of cases
+    # (before any /cases/{...} route, which would take "report" for an id).
+    r.add_get("/admin/calendar", case_admin.calendar_page)
+    r.add_post("/admin/calendar", case_admin.calendar_change)
+    r.add_get("/admin/open311", case_admin.keys_page)
+    r.add_post("/admin/open311", case_admin.keys_change)
+    r.add_get("/cases/report", case_report.report_page)
+    r.add_get("/cases/report.csv", case_report.report_csv)
+    # The tax line's audit and blocks (supervisors).
+    r.add_get("/tax/lookups", tax.lookups_page)
+    r.add_post("/tax/blocks/lift", tax.lift_block)
     # Command-center analytics (supervisors) and the public transparency page and API.
     r.add_get("/dashboard", analytics.dashboard_page)
     r.add_get("/dashboard/hotspots", analytics.hotspots_page)
@@ -116,9 +131,12 @@ def setup_routes(app: web.Application, static: Path) -> None:
     r.add_get("/public", public.index_html)
     r.add_get("/public/{code}", public.page_html)
     r.add_get("/public/api/summary.json", public.summary_json)
-    r.add_get("/open311/v2/services.json", public.services_json)
-    r.add_get("/open311/v2/requests.json", public.requests_json)
-    r.add_get("/open311/v2/requests/{report}.json", public.request_json)
+    # Open311 GeoReport v2: the public read API, and cases filed and followed with a key.
+    r.add_get("/open311/v2/services.json", open311.services_json)
+    r.add_get("/open311/v2/services/{code}.json", open311.service_json)
+    r.add_get("/open311/v2/requests.json", open311.requests_json)
+    r.add_post("/open311/v2/requests.json", open311.post_request)
+    r.add_get("/open311/v2/requests/{report}.json", open311.request_json)
     # Static files are public (the auth middleware recognises the resource); aiohttp
     # resolves each path and refuses any that leaves the folder.
     r.add_static("/static/", static, follow_symlinks=False, append_version=True)

@@ -11,6 +11,7 @@ from ivr.core.callbacks import CallbackDesk
 from ivr.core.cases import CaseDesk
 from ivr.core.intake import ReportIntake
 from ivr.core.lines import LineAdmin, PublishedLines
+from ivr.core.open311 import Open311Desk
 from ivr.core.phone_prompts import PhoneRecorder
 from ivr.health import Health
 from ivr.metrics import Metrics, process_metrics
@@ -55,6 +56,8 @@ class Console:
     texts: TextStore | None = None  # texts with citizens: the municipality's settings
     alarms: AlarmViews | None = None  # the silent-alarm board and its report (reads)
     alarm_admin: AlarmAdmin | None = None  # sites and devices of the silent alarms
+    participation: Any = None  # ivr.core.participation.Participation: cases, calendar, officers
+    open311: Open311Desk | None = None  # API keys and cases filed through Open311
 
 
 class ConsoleRef:

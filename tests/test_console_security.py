@@ -17,7 +17,8 @@ from tests.console_util import PASSWORD, console_site
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz"),
           ("GET", "/public"), ("GET", "/public/{code}"), ("GET", "/public/api/summary.json"),
           ("GET", "/open311/v2/services.json"), ("GET", "/open311/v2/requests.json"),
-          ("GET", "/open311/v2/requests/{report}.json")}
+          ("GET", "/open311/v2/requests/{report}.json"),
+          ("GET", "/open311/v2/services/{code}.json"), ("POST", "/open311/v2/requests.json")}
 
 # Who may call each route: the role × route table the console promises.
 # "signed_in": any account with a role (an analyst's queue page sends it to the dashboard).
@@ -89,6 +90,14 @@ TABLE: dict[tuple[str, str], Role | str] = {
     ("POST", "/admin/alarms/devices"): Role.ADMIN,
     ("POST", "/admin/alarms/devices/{device}/deactivate"): Role.ADMIN,
     ("POST", "/admin/alarms/import"): Role.ADMIN,
+    ("GET", "/admin/calendar"): Role.ADMIN,
+    ("POST", "/admin/calendar"): Role.ADMIN,
+    ("GET", "/admin/open311"): Role.ADMIN,
+    ("POST", "/admin/open311"): Role.ADMIN,
+    ("GET", "/cases/report"): Role.ANALYST,
+    ("GET", "/cases/report.csv"): Role.ANALYST,
+    ("GET", "/tax/lookups"): Role.SUPERVISOR,
+    ("POST", "/tax/blocks/lift"): Role.SUPERVISOR,
     ("GET", "/dashboard"): Role.ANALYST,
     ("GET", "/dashboard/hotspots"): Role.ANALYST,
     ("GET", "/dashboard/export.csv"): Role.ANALYST,

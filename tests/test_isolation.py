@@ -30,6 +30,7 @@ from ivr.config import Settings
 from ivr.core.alarms import AlarmIntake
 from ivr.core.messaging_ports import SendResult
 from ivr.core.ports import Recording
+from ivr.core.tax import Crossing, Lookup
 from ivr.domain.alarms import Signal
 from ivr.domain.alerting import Message
 from ivr.domain.lines import PromptText
@@ -39,8 +40,10 @@ from ivr.store.alarm_admin import AlarmAdmin
 from ivr.store.alarms import AlarmStore
 from ivr.store.alert_admin import AlertAdmin
 from ivr.store.municipalities import Municipalities
+from ivr.store.open311 import Open311Store
 from ivr.store.outbox import Outbox, enqueue
 from ivr.store.prompt_recordings import RecordingStore
+from ivr.store.tax import TaxStore
 from ivr.store.users import Users
 from ivr.testing import make_tone_wav
 from operator_console.security import policy
@@ -120,8 +123,35 @@ async def _town(svc: Services, site: Site, town: int) -> Town:
                                     lat=-12.1, lon=-77.0, actor="test", now=datetime.now(UTC))
     device = await alarms.add_device(town, site_id, "dc09", f"ACC{town}{town}", actor="test",
                                      now=datetime.now(UTC))
+    await _citizen_services(db, town)
+    await _tax(db, town)
     return Town(town, report, clip["id"], line, sha, token, user.id, events, message, rule,
                 shift, device)
+
+
+async def _citizen_services(db: Any, town: int) -> None:
+    """Their Open311 key and non-working day, both named with their marker."""
+    now = datetime.now(UTC)
+    await Open311Store(db).add_key(town, f"web {MARK[town]}", f"{town:064x}", actor="test",
+                                   now=now)
+
+    async def op(conn: aiosqlite.Connection) -> None:
+        await conn.execute("INSERT INTO non_working_days (municipality_id, day, name,"
+                           " created_by, created_at) VALUES (?, ?, ?, 'test', ?)",
+                           (town, f"2031-06-0{town}", f"Aniversario {MARK[town]}",
+                            now.isoformat()))
+
+    await db.write(op)
+
+
+async def _tax(db: Any, town: int) -> None:
+    """Their tax lookup and the block on the number that made it (/tax/lookups shows both)."""
+    now = datetime.now(UTC)
+    await TaxStore(db).record(
+        Lookup(town, now, CALLER[town], f"call-{MARK[town]}", "tax v1", f"{town}" * 8,
+               "no_match"),
+        lambda _counts: [Crossing("caller", CALLER[town], "failures_per_hour", 1, 1,
+                                  now + timedelta(hours=1))])
 
 
 async def _alarm(svc: Services, town: Town) -> None:
@@ -215,9 +245,11 @@ async def _their_state(svc: Services, theirs: Town) -> tuple[Any, ...]:
         " SELECT 'contact', phone, email FROM users WHERE id = ? UNION ALL"
         " SELECT 'texts', number, quiet_types FROM sms_settings WHERE municipality_id = ?"
         " UNION ALL SELECT 'device', active, link FROM alarm_devices WHERE id = ?"
-        " UNION ALL SELECT 'alarm', state, updated_at FROM reports WHERE id = ?",
+        " UNION ALL SELECT 'alarm', state, updated_at FROM reports WHERE id = ?"
+        " UNION ALL SELECT 'key', name, revoked_at FROM open311_keys WHERE municipality_id = ?"
+        " UNION ALL SELECT 'day', day, name FROM non_working_days WHERE municipality_id = ?",
         (theirs.message, theirs.rule, theirs.shift, theirs.user, theirs.id, theirs.device,
-         theirs.alarm))
+         theirs.alarm, theirs.id, theirs.id))
     assert report and events and line and user
     return (tuple(report), events[0], tuple(line), [tuple(r) for r in roles], tuple(user),
             [tuple(r) for r in messaging])

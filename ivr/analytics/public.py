@@ -113,6 +113,21 @@ async def summary(db: Database, settings: PublicSettings, types: Sequence[Incide
     }
 
 
+CASE_MONTHS = 6  # months of citizens' cases on the public page
+
+
+def case_months(months: Sequence[str], by_month: Mapping[str, Mapping[str, tuple[int, int, int]]],
+                areas: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Citizens' cases per area and month, counts only: ``by_month`` is month → area →
+    (received, answered on time, overdue without an answer)."""
+    seen = dict.fromkeys([*areas, *(a for m in by_month.values() for a in m)])
+    return [{"area": area, "name": areas.get(area, area),
+             "months": [dict(zip(("month", "received", "answered_on_time", "overdue"),
+                                 (month, *by_month.get(month, {}).get(area, (0, 0, 0))),
+                                 strict=True)) for month in months]}
+            for area in seen]
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 

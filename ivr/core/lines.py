@@ -92,6 +92,13 @@ class PublishedLines:
                 found.setdefault(t.id, t)
         return list(found.values())
 
+    async def live_configs(self, municipality: int, flow: str) -> list[LineConfig]:
+        """The live version of each of the municipality's lines of ``flow``, oldest first."""
+        rows = await self.store.all(municipality)
+        return [(await self._load(r.id, r.live_version)).config
+                for r in sorted(rows, key=lambda r: r.id)
+                if r.flow == flow and r.live_version is not None]
+
     async def type_keys(self, municipality: int | None = None) -> dict[str, str]:
         """The default report line's first-menu keys and the incident types they pick
         (a citizen's text may start with one: "2 robaron ..."); a submenu's are left out."""

@@ -1,4 +1,5 @@
-"""Reports as the public may see them (Open311 ``requests``): no callers, no notes."""
+"""Reports as the public may see them (Open311 ``requests``): no callers, no notes, no
+participation cases (those are read with an API key: ``ivr.store.open311``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ async def page(db: Database, municipality: int, *, cutoff: datetime, ids: Sequen
                offset: int = 0) -> list[dict[str, Any]]:
     """One municipality's, newest first; only reports older than ``cutoff``; by id, or by
     window and filters."""
-    where = ["municipality_id = ?", "created_at <= ?"]
+    where = ["municipality_id = ?", "created_at <= ?", "service IS NULL"]  # cases: by key
     params: list[Any] = [municipality, _iso(cutoff)]
     if ids:
         where.append(f"id IN ({','.join('?' * len(ids))})")

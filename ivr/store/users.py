@@ -189,9 +189,16 @@ class Users:
             await conn.execute("DELETE FROM sessions WHERE user_id = ? AND"
                                " coalesce(municipality_id, ?) = ?",
                                (user_id, municipality, municipality))
+            cleared = 0
+            if role != Role.OFFICER:  # an officer's areas go with the role
+                cur = await conn.execute(
+                    "DELETE FROM officer_areas WHERE user_id = ? AND municipality_id = ?",
+                    (user_id, municipality))
+                cleared = max(cur.rowcount, 0)
             await events.append(conn, None, "user.role", now, actor=actor,
                                 data={"user_id": user_id,
-                                      "role": role.value if role else None},
+                                      "role": role.value if role else None,
+                                      **({"areas_cleared": cleared} if cleared else {})},
                                 municipality=municipality)
 
         await self.db.write(op)

@@ -15,6 +15,7 @@ from ivr.store.users import UserError
 from operator_console.render import language_of, page
 from operator_console.security import municipality_id, parse_id, requires, session_of
 from operator_console.state import console_of
+from operator_console.views.case_admin import officers_context, save_areas
 from operator_console.views.queue import queue_rows, type_labels
 
 
@@ -25,7 +26,8 @@ async def users_page(request: web.Request) -> web.Response:
     shared = {u.id for u in users if len(await console.users.roles(u.id)) > 1}
     return page(request, "users.html", users=users, shared=shared,
                 me=session_of(request).user.id,
-                roles=[r.value for r in Role], error=request.query.get("error", "")[:200])
+                roles=[r.value for r in Role], error=request.query.get("error", "")[:200],
+                **await officers_context(request, users))
 
 
 @requires(Role.ADMIN)
@@ -68,6 +70,9 @@ async def update_user(request: web.Request) -> web.StreamResponse:
     if user_id == session.user.id and (active is False or (role and role != Role.ADMIN)
                                        or "remove" in form):
         raise UserError("you cannot disable or demote your own account")
+    if "areas" in form:  # an officer's areas, ticked
+        await save_areas(request, user_id, roles[here], [str(a) for a in form.getall("area", [])])
+        raise web.HTTPSeeOther("/admin/users")
     if "remove" in form:
         await console.users.grant(user_id, here, None, actor=session.user.actor)
         raise web.HTTPSeeOther("/admin/users")

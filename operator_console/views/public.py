@@ -13,11 +13,13 @@ import json
 import time
 import weakref
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 from aiohttp import web
 
 from ivr.analytics import charts, dashboard, public
+from ivr.analytics.cases import figures
 from ivr.domain.municipalities import RANGE, Municipality
 from ivr.store import zonestore
 from operator_console.render import language_of, page
@@ -96,9 +98,31 @@ def _error(status: int, text: str) -> tuple[int, bytes]:
 async def _summary(console: Console, language: str, town: Municipality) -> dict[str, Any]:
     clock = await dashboard.stored_clock(console.db, town.id)
     zones = await zonestore.load(console.db, town.id)
-    return await public.summary(console.db, console.settings,
+    data = await public.summary(console.db, console.settings,
                                 await incident_types(console, town.id), clock, zones,
                                 language=language, town=town)
+    data["cases"] = await _cases(console, language, town, dashboard.local_today(clock))
+    return data
+
+
+async def _cases(console: Console, language: str, town: Municipality,
+                 today: date) -> list[dict[str, Any]]:
+    """The last months of citizens' cases per area (received, on time, overdue)."""
+    if console.participation is None or console.catalogue is None:
+        return []
+    lines = await console.catalogue.live_configs(town.id, "participation")
+    areas = {a.id: a.label(language, line.languages[0]) for line in lines for a in line.areas}
+    if not areas:
+        return []
+    at = today.year * 12 + today.month - 1
+    months = [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(at - public.CASE_MONTHS + 1,
+                                                               at + 1)]
+    by_month = {}
+    for month in months:
+        rows = figures(await console.participation.monthly(town.id, month))
+        by_month[month] = {r.area: (r.received, r.on_time, r.overdue) for r in rows
+                           if not r.kind}
+    return public.case_months(months, by_month, areas)
 
 
 @public_route
@@ -175,8 +199,10 @@ async def services_json(request: web.Request) -> web.Response:
                               "jurisdiction_id")
         except _Unknown as exc:
             return _error(400, str(exc))
-        return 200, _json(public.services(await incident_types(console, town.id),
-                                          language_of(request)))
+        language = language_of(request)
+        cases = await console.open311.service_list(town.id, language) if console.open311 else []
+        return 200, _json(public.services(await incident_types(console, town.id), language)
+                          + cases)
 
     return await _cached(request, "application/json", make)
 
