@@ -23,6 +23,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "new_report": ("Nuevo reporte", "New report"),
     "users": ("Usuarios", "Users"),
     "supervision": ("Supervisión", "Supervision"),
+    "tax_lookups": ("Tributos", "Tax lookups"),
     "open_reports": ("reportes abiertos", "open reports"),
     "type": ("Tipo", "Type"),
     "where": ("Zona / dirección", "Zone / address"),
