@@ -122,7 +122,7 @@ class TaxStore:
             " DO UPDATE SET until = excluded.until, reason = excluded.reason,"
             " created_at = excluded.created_at",
             (m, crossing.kind, crossing.value, until, crossing.reason, at))
-        shown = crossing.value if crossing.kind == "caller" else masked(crossing.value)
+        shown = _shown(crossing.value)
         await events.append(
             conn, None, "alert.tax_enumeration", at, actor="system", municipality=m,
             data={"kind": crossing.kind, "who": shown, "reason": crossing.reason,
@@ -143,7 +143,7 @@ class TaxStore:
                 " AND value = ? AND until > ?", (at, municipality, kind, value, at))
             if not cur.rowcount:
                 return False
-            shown = value if kind == "caller" else masked(value)
+            shown = _shown(value)
             await events.append(conn, None, "tax.block_lifted", at, actor=actor,
                                 municipality=municipality,
                                 data={"kind": kind, "who": shown, "detail": f"{kind} {shown}"})
@@ -200,6 +200,12 @@ class TaxStore:
             return None
         debts = tuple(Debt(r[1], date.fromisoformat(r[2])) for r in rows if r[1] is not None)
         return StoredAccount(rows[0][0], debts)
+
+
+def _shown(value: str) -> str:
+    """A number or an ID as an event carries it: its last three digits. Events reach every
+    console of the municipality (operators' too); /tax/lookups shows supervisors the rest."""
+    return value if value == WITHHELD else masked(value)
 
 
 async def _one(conn: aiosqlite.Connection, sql: str, args: Sequence[Any]) -> int:
