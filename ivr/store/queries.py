@@ -78,13 +78,15 @@ class ConsoleQueries:
         self.db = db
 
     # Every read is of one municipality's reports: a report id names its municipality
-    # (ivr.domain.municipalities), so a range of ids is a municipality's reports.
+    # (ivr.domain.municipalities), so a range of ids is a municipality's reports. The
+    # live queue is of incidents: citizens' cases (reports with a ``service``) have their
+    # own (ivr.store.case_views).
 
     async def queue(self, municipality: int, limit: int = QUEUE_LIMIT) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(
             f"SELECT {_COLUMNS} FROM reports r INDEXED BY reports_open_queue"
             f" WHERE r.municipality_id = ? AND r.state IN {OPEN_STATES_SQL}"
-            " ORDER BY r.priority, r.created_at LIMIT ?",
+            " AND r.service IS NULL ORDER BY r.priority, r.created_at LIMIT ?",
             (municipality, limit),
         )
         return [dict(r) for r in rows]
@@ -92,7 +94,8 @@ class ConsoleQueries:
     async def open_count(self, municipality: int) -> int:
         row = await self.db.fetchone(
             "SELECT count(*) AS n FROM reports INDEXED BY reports_open_queue"
-            f" WHERE municipality_id = ? AND state IN {OPEN_STATES_SQL}", (municipality,)
+            f" WHERE municipality_id = ? AND state IN {OPEN_STATES_SQL} AND service IS NULL",
+            (municipality,)
         )
         return int(row["n"]) if row else 0
 
