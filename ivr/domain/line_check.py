@@ -35,7 +35,7 @@ LANGUAGE_PROMPT = "language_option"  # "Para español, marque" in each language,
 CLOSED_PROMPT = "closed"  # said after the greeting when operators are off duty
 # What the tax flow itself says (ivr/flows/tax.py); amounts and dates: tax_spoken_prompts.
 TAX_PROMPTS = (
-    "greeting", "tax_greeting", "tax_enter_id", "tax_id_invalid", "tax_enter_secret",
+    "tax_greeting", "tax_enter_id", "tax_id_invalid", "tax_enter_secret",
     "tax_not_matched", "tax_refused", "tax_blocked", "tax_unavailable", "tax_total_is",
     "tax_pay_by", "tax_overdue_since", "tax_nothing_owed", "tax_options_repeat",
     "no_input", "invalid", "hint_one_key", "goodbye",

@@ -51,15 +51,16 @@ async def choose(call: Call) -> tuple[Option | None, Menu | None]:
     return None, menu
 
 
-async def choose_language(call: Call) -> None:
-    """Greeting; with several languages, each offered in its own voice:
-    "Para español, marque uno. For English, press two. …". No key: the first."""
+async def choose_language(call: Call, greeting: str = "greeting") -> None:
+    """Greeting (the line's own: a tax line names itself); with several languages, each
+    offered in its own voice: "Para español, marque uno. For English, press two. …".
+    No key: the first."""
     languages = call.line.config.languages
     if len(languages) < 2:
-        await call.say("greeting")
+        await call.say(greeting)
         return
     valid = "".join(str(i + 1) for i in range(len(languages)))
-    key = await call.say("greeting", keys=valid)
+    key = await call.say(greeting, keys=valid)
     if key is None:
         offer: list[str] = []
         for i, language in enumerate(languages):

@@ -1,7 +1,7 @@
 """Flow ``tax``: a taxpayer types their DNI or RUC and their bill's code, and hears what
 they owe and by when.
 
-    greeting (language menu) → tax_greeting
+    tax_greeting (then the language menu)
     a blocked number → tax_blocked, goodbye
     up to 3 tries:  tax_enter_id (up to 11 digits, #)
                     not a DNI or RUC → tax_id_invalid          (a try, audited)
@@ -39,7 +39,6 @@ MAX_REPEATS = 5
 class TaxStep(StrEnum):
     """Where a tax caller is (ALERTA_STEP), besides the shared language and operator."""
 
-    GREETING = "tax_greeting"
     ID = "tax_id"
     SECRET = "tax_secret"
     TOLD = "tax_told"
@@ -63,10 +62,8 @@ async def _converse(call: Call) -> Outcome:
     channel = call.channel
     await channel.answer()
     await call.enter(Step.LANGUAGE)
-    await choose_language(call)
+    await choose_language(call, "tax_greeting")
     await channel.set_variable(variables.LANGUAGE, call.language)
-    await _at(call, TaxStep.GREETING)
-    await call.say("tax_greeting")
     desk = call.deps.tax
     if desk is None:  # no tax system configured for this controller
         return await _unavailable(call)
