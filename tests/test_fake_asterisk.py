@@ -236,6 +236,16 @@ async def test_caller_input_replies(
     assert await replies(serve, CallScript(keys=keys), command) == [reply]
 
 
+async def test_keys_past_the_limit_wait_for_the_next_read(serve: Serve) -> None:
+    """As Asterisk: GET DATA stops at its limit, and what was pressed after it (the
+    closing # too) is read first by the next command: here it ends the next read at
+    once with nothing, as a caller's # after a full-length number does."""
+    got = await replies(serve, CallScript(keys=["1234#", "77#"]),
+                        "GET DATA zone 5000 4", "GET DATA code 5000 8",
+                        "GET DATA code 5000 8")
+    assert got == ["200 result=1234", "200 result=", "200 result=77"]
+
+
 async def test_barge_in_interrupts_only_with_an_allowed_key(serve: Serve) -> None:
     script = CallScript(keys=["^2", "^9", "1"])
     got = await replies(

@@ -140,8 +140,13 @@ class Call:
     async def ask_number(
         self, prompt_id: str, *, max_digits: int, timeout_s: float | None = None
     ) -> tuple[str, bool]:
-        """Collect digits ended by # (or by a pause). Returns (digits, timed_out)."""
+        """Collect digits ended by # (or by a pause). Returns (digits, timed_out).
+
+        Up to one digit more than ``max_digits`` is read, for the caller to validate: GET
+        DATA stops at its limit, and a # pressed after a full-length answer (as the
+        prompts ask) would wait in the channel and end the next read (a zone, a code) at
+        once with nothing, or stop the next recording."""
         timeout = self.deps.config.menu_timeout_s if timeout_s is None else timeout_s
         return await self.channel.read_digits(
-            self.prompt(prompt_id), max_digits=max_digits, timeout_s=timeout
+            self.prompt(prompt_id), max_digits=max_digits + 1, timeout_s=timeout
         )

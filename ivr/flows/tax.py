@@ -94,17 +94,14 @@ async def _converse(call: Call) -> Outcome:
 async def _try(call: Call, desk: TaxDesk, caller: str | None) -> TaxAnswer | None:
     """One ID and code, looked up; None when nothing was typed."""
     await _at(call, TaxStep.ID)
-    # One digit more than the longest answer: the caller's closing # ends the read, and
-    # is not left over to end the next one at once (real Asterisk stops GET DATA at
-    # max_digits, and the # pressed then cuts the code's prompt short with nothing).
-    typed, _ = await call.ask_number("tax_enter_id", max_digits=RUC_LENGTH + 1)
+    typed, _ = await call.ask_number("tax_enter_id", max_digits=RUC_LENGTH)
     if not typed:
         return None
     tax_id = parse_tax_id(typed)
     secret = ""
     if tax_id is not None:
         await _at(call, TaxStep.SECRET)
-        secret, _ = await call.ask_number("tax_enter_secret", max_digits=SECRET_DIGITS.stop)
+        secret, _ = await call.ask_number("tax_enter_secret", max_digits=SECRET_DIGITS.stop - 1)
     return await desk.lookup(TaxQuery(
         municipality=call.line.municipality, caller=caller, call_id=call.call_id,
         line=f"{call.line.config.slug} v{call.line.version}",

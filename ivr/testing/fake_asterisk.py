@@ -317,8 +317,13 @@ class _Call:
         self.result.played.extend(args[0].split("&"))  # Asterisk plays "a&b" as two prompts
         if hangs_up:
             return self._caller_hangs_up("200 result=-1")
-        typed, hash_key, _ = self._next_keys().partition("#")
+        typed, hash_key, rest = self._next_keys().partition("#")
         if len(typed) >= limit:
+            # Asterisk stops reading at the limit; what the caller pressed after it (the
+            # closing # included) waits in the channel and reaches the next read first.
+            left = typed[limit:] + hash_key + rest
+            if left:
+                self.keys.appendleft(left)
             return f"200 result={typed[:limit]}"
         return f"200 result={typed}" if hash_key else f"200 result={typed} (timeout)"
 
