@@ -21,9 +21,11 @@ from ivr.core.intake import ReportIntake
 from ivr.core.line_seed import seed_lines
 from ivr.core.lines import LineAdmin, PublishedLines
 from ivr.core.outage_watch import OutageWatch
+from ivr.core.participation import Participation
 from ivr.core.phone_prompts import PhoneRecorder
 from ivr.core.ports import Deps, FlowConfig
 from ivr.metrics import process_metrics
+from ivr.participation_setup import participation_wiring
 from ivr.promptaudio.library import PromptLibrary
 from ivr.store import engine as store_engine
 from ivr.store.alarm_links import AlarmLinkStore
@@ -142,6 +144,8 @@ async def services(
                                 clock=utc_now)
             lease.start()
         tax = tax_wiring(settings, db, utc_now)  # the tax line's desk (docs/tax.md)
+        # Citizens' cases (docs/participation.md): a call's case is kept by the journal too.
+        cases = participation_wiring(settings, db, catalogue, reports=reports, book=book)
         deps = Deps(
             config=flow_config(settings),
             book=book,
@@ -152,6 +156,7 @@ async def services(
             disk=DiskGuard(vault.root, settings.min_free_mb, db, utc_now),
             recordings=recorder,
             tax=tax.desk,
+            cases=cases,
         )
         jobs = await ClipService(jobs_config(settings), db, utc_now, catalogue.alert_words
                                  ).start() if clip_jobs else None
@@ -161,6 +166,7 @@ async def services(
         webhook: WebhookRunner | None = None
         dc09: Dc09Receiver | None = None
         cid_spool: ContactIdSpool | None = None
+        sweeping: asyncio.Task[None] | None = None
         try:
             # (started inside the try: one that fails to start, a port taken say, leaves
             # none of those before it running)
@@ -179,9 +185,15 @@ async def services(
             cid_spool = ContactIdSpool(
                 settings.contact_id_spool, AlarmIntake(AlarmStore(db), utc_now)
             ).start() if controller else None
+            # Cases near their deadline warned, overdue ones escalated (once each).
+            sweeping = asyncio.get_running_loop().create_task(
+                _sweep_cases(cases), name="alerta-case-sweep") if controller else None
             yield Services(settings, db, reports, directory, vault, deps, jobs, book, reconciler,
                            lines, texting, webhook, dc09)
         finally:
+            if sweeping is not None:
+                sweeping.cancel()
+                await asyncio.gather(sweeping, return_exceptions=True)
             if cid_spool is not None:
                 await cid_spool.stop()
             if dc09 is not None:
@@ -211,6 +223,17 @@ async def services(
             await reconciler.stop()
         journal.close()
         await db.close()
+
+
+async def _sweep_cases(cases: Participation, every_s: float = 300.0) -> None:
+    """Cases' deadlines: warned near, escalated when overdue (idempotent; a store away
+    is tried again at the next round)."""
+    while True:
+        try:
+            await cases.sweep()
+        except Exception:
+            logger.exception("case sweep failed; trying again")
+        await asyncio.sleep(every_s)
 
 
 async def _watch_journal(book: ResilientBook, watch: OutageWatch) -> None:

@@ -201,6 +201,21 @@ SCALARS: dict[str, tuple[type, Any, str]] = {
     "tax_withheld_ids_day": (int, 20, "distinct IDs in a day from all withheld numbers"
                              " together that block them"),
     "tax_block_minutes": (int, 60, "how long an hour limit blocks (a day limit: a day)"),
+    # --- the participation line (docs/participation.md) ---------------------------
+    "participation_line": (str, "1237", "number the provider delivers for the participation"
+                           " line (complaints, suggestions, queries)"),
+    "participation_complaint_days": (int, 30, "business days to answer a complaint when its"
+                                     " line sets none"),
+    "participation_suggestion_days": (int, 30, "business days to answer a suggestion when its"
+                                      " line sets none"),
+    "participation_query_days": (int, 10, "business days to answer a query when its line sets"
+                                 " none"),
+    "participation_near_days": (int, 3, "business days before its due date a case is warned"
+                                " of"),
+    "holidays_country": (str, "PE", "country whose public holidays are not business days"
+                         " (ISO code, holidays package)"),
+    "holidays_subdivision": (str, "", "its subdivision whose holidays count too (empty: the"
+                             " national ones only)"),
 }
 
 
@@ -307,6 +322,13 @@ class Settings:
     tax_withheld_failures_hour: int = 10
     tax_withheld_ids_day: int = 20
     tax_block_minutes: int = 60
+    participation_line: str = "1237"
+    participation_complaint_days: int = 30
+    participation_suggestion_days: int = 30
+    participation_query_days: int = 10
+    participation_near_days: int = 3
+    holidays_country: str = "PE"
+    holidays_subdivision: str = ""
     keypad: Keypad = field(default_factory=lambda: Keypad(DEFAULT_INCIDENT_TYPES))
     zones: tuple[Zone, ...] = field(
         default_factory=lambda: tuple(Zone(str(n), f"Zona {n}") for n in range(1, 15))
@@ -455,6 +477,11 @@ class Settings:
         if self.agi_max_handshakes < 1 or self.agi_env_timeout_s <= 0:
             raise ConfigError("agi_max_handshakes must be at least 1, agi_env_timeout_s above 0")
         self._check_clips()
+        if not all(1 <= d <= 365 for d in (
+                self.participation_complaint_days, self.participation_suggestion_days,
+                self.participation_query_days)) or not 0 <= self.participation_near_days <= 30:
+            raise ConfigError("participation_*_days must be 1..365 business days and"
+                              " participation_near_days 0..30")
         if self.tax_backend not in ("file", "http") or (
                 self.tax_backend == "http" and not self.tax_http_url):
             raise ConfigError("tax_backend must be file, or http with tax_http_url set")

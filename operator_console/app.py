@@ -27,6 +27,7 @@ from ivr.core.phone_prompts import PhoneRecorder
 from ivr.domain.roles import Role
 from ivr.health import WorkerStatus
 from ivr.metrics import Metrics, process_metrics
+from ivr.participation_setup import participation_wiring
 from ivr.promptaudio.library import PromptLibrary
 from ivr.store import engine as store_engine
 from ivr.store.alarm_admin import AlarmAdmin
@@ -212,6 +213,8 @@ def create_app(
         catalogue = console.catalogue
         console.open311 = Open311Desk(
             Open311Store(store), lambda m: catalogue.live_configs(m, "participation"), utc_now)
+        console.participation = participation_wiring(settings, store, catalogue)
+        console.open311.cases = console.participation
         health.attach(console, settings, clip_jobs)
         await feed.start()
         ami_watch = OutageWatch(

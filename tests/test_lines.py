@@ -325,7 +325,7 @@ async def test_a_first_start_without_all_prompts_publishes_once_they_are_copied(
     async with running_line(settings) as first:
         rows = await admin_of(first).lines()
         assert {r.slug: r.live_version for r in rows} == {"report": None, "status": 1,
-                                                          "tax": None}
+                                                          "tax": None, "participation": None}
         lost = await first.call(keys=KEY_TWO, voice=voice)
         assert lost.goto is not None and "alerta-fallback" in lost.goto
     assert "line report is not published" in caplog.text
@@ -334,6 +334,7 @@ async def test_a_first_start_without_all_prompts_publishes_once_they_are_copied(
         (tmp_path / f"{lang}-option.wav").rename(shipped / lang / "language_option.wav")
     async with running_line(settings) as second:
         rows = await admin_of(second).lines()
-        assert {r.slug: r.live_version for r in rows} == {"report": 1, "status": 1, "tax": 1}
+        assert {r.slug: r.live_version for r in rows} == {"report": 1, "status": 1, "tax": 1,
+                                                          "participation": 1}
         result = await second.call(keys=KEY_TWO, voice=voice)
         assert (await second.report(report_number(result) or 0))["type"] == "robbery"

@@ -82,6 +82,42 @@ def tax_line(settings: Settings) -> LineConfig:
                       operator_queue=settings.operator_queue or None, start_menu=None)
 
 
+# The participation line's kinds (business days to answer) and municipal areas (key).
+CASE_KINDS = (("complaint", 30, "Queja", "Complaint"), ("suggestion", 30, "Sugerencia",
+              "Suggestion"), ("query", 10, "Consulta", "Query"))
+CASE_AREAS = (("cleaning", "1", "Limpieza pública", "Public cleaning"),
+              ("parks", "2", "Parques y jardines", "Parks and gardens"),
+              ("transit", "3", "Tránsito", "Traffic"),
+              ("licences", "4", "Licencias", "Licences"),
+              ("works", "5", "Obras", "Public works"),
+              ("other", "9", "Otras áreas", "Other areas"))
+
+
+def participation_line(settings: Settings) -> LineConfig:
+    """Complaints, suggestions and queries (docs/participation.md): the kind menu, then
+    the area by its key; the deadlines are the settings' business days."""
+    days = {"complaint": settings.participation_complaint_days,
+            "suggestion": settings.participation_suggestion_days,
+            "query": settings.participation_query_days}
+    kinds = [{"id": kid, "priority": 5, "answer_days": days.get(kid, default),
+              "callback_minutes": 7 * 24 * 60, "labels": {"es": es, "en": en}}
+             for kid, default, es, en in CASE_KINDS]
+    return LineConfig.from_dict({
+        "slug": "participation", "name": "Quejas, sugerencias y consultas",
+        "flow": "participation", "numbers": [settings.participation_line],
+        "languages": list(settings.languages), "start_menu": "main",
+        "menus": [{"id": "main", "intro": "part_kind_intro",
+                   "options": [{"key": str(n), "action": "type", "target": k["id"]}
+                               for n, k in enumerate(kinds, 1)],
+                   "tries": settings.menu_tries,
+                   "timeout_s": min(30.0, max(1.0, settings.menu_timeout_s)),
+                   "on_fail": "goodbye"}],
+        "types": kinds,
+        "areas": [{"id": aid, "key": key, "labels": {"es": es, "en": en}}
+                  for aid, key, es, en in CASE_AREAS],
+    })
+
+
 async def with_shipped_prompts(admin: LineAdmin, config: LineConfig, shipped: Path) -> LineConfig:
     """Every prompt the line needs (and every shipped one of its languages), with the
     shipped audio and the catalogue's text."""
@@ -116,7 +152,8 @@ async def seed_lines(admin: LineAdmin, settings: Settings) -> bool:
     rows = await admin.lines()
     if rows:
         pending = [r for r in rows if r.is_default and r.live_version is None
-                   and r.draft_by == ACTOR and r.flow in ("report", "status", "tax")]
+                   and r.draft_by == ACTOR
+                   and r.flow in ("report", "status", "tax", "participation")]
         if not pending:
             logger.info("lines come from the store; the configuration file's keypad and "
                         "languages were read only on the first start")
@@ -128,9 +165,12 @@ async def seed_lines(admin: LineAdmin, settings: Settings) -> bool:
         # A database made before tax lines existed gets its default one.
         made = [] if any(r.flow == "tax" for r in rows) else await _create(
             [tax_line(settings)], admin, shipped)
+        # ... and its participation line.
+        made += [] if any(r.flow == "participation" for r in rows) else await _create(
+            [participation_line(settings)], admin, shipped)
         return bool(pending or made)
-    made = await _create([report_line(settings), status_line(settings), tax_line(settings)],
-                         admin, shipped)
+    made = await _create([report_line(settings), status_line(settings), tax_line(settings),
+                          participation_line(settings)], admin, shipped)
     return bool(made)
 
 
@@ -149,7 +189,8 @@ async def _create(configs: list[LineConfig], admin: LineAdmin, shipped: Path) ->
 
 
 def _made(flow: str, settings: Settings) -> LineConfig:
-    return {"report": report_line, "status": status_line, "tax": tax_line}[flow](settings)
+    return {"report": report_line, "status": status_line, "tax": tax_line,
+            "participation": participation_line}[flow](settings)
 
 
 async def _publish(admin: LineAdmin, line_id: int, slug: str, shipped: Path) -> None:

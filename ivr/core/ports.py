@@ -203,6 +203,24 @@ class CaseStatus:
     due_on: date
     answered_on: date | None
     answer_audio: Path | None  # the answer spoken, as Asterisk plays it (no extension)
+    overdue: bool = False  # open, and its due date is past on the municipality's calendar
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    """A case's own facts, opened with its report (``ivr.store.cases``)."""
+
+    kind: str  # the line's type id
+    area: str  # the line's area id
+    intake: str  # ivr | counter | email | open311
+    received_on: date  # the municipality's local date
+    business_days: int
+    due_on: date
+    subject: str = ""  # what a written case says
+    contact_name: str | None = None
+    contact_email: str | None = None
+    api_key_id: int | None = None
+    area_name: str = ""  # the area's label in the case's language, for the citizen's text
 
 
 class CaseBook(Protocol):
@@ -215,6 +233,9 @@ class CaseBook(Protocol):
 
     async def case_status(self, report: int) -> CaseStatus | None:
         """None when ``report`` is no case."""
+
+    def default_days(self, kind: str) -> int | None:
+        """Business days to answer ``kind`` when its line sets none (the settings')."""
 
 
 # --- tax lines: what a taxpayer owes, by keypad ---------------------------------------

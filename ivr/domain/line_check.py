@@ -41,6 +41,30 @@ TAX_PROMPTS = (
     "no_input", "invalid", "hint_one_key", "goodbye",
 )
 TAX_OPERATOR_PROMPTS = ("tax_options", "connecting_operator")
+# What the participation flow says (ivr/flows/participation.py), besides its kind menu,
+# its areas (area_<id>) and the dates of ``day_prompts``.
+PARTICIPATION_PROMPTS = (
+    "part_greeting", "part_area_intro", "press", "hint_one_key", "goodbye", "goodbye_retry",
+    "callback_is", "callback_confirm", "callback_enter", "callback_invalid",
+    "part_record_instructions", "beep", "record_empty", "record_failed", "review_menu",
+    "case_message_saved", "case_number_is", "case_answer_by", "case_thanks",
+    "no_input", "invalid",
+)
+# Kinds whose business days the settings give when the line sets none (participation_*_days).
+DEFAULT_CASE_KINDS = ("complaint", "suggestion", "query")
+
+
+@cache
+def day_prompts() -> tuple[str, ...]:
+    """Every piece ``spoken.day`` can say of a due date, this year's or the next's."""
+    first = date(2026, 1, 1)
+    out: set[str] = set()
+    for language in ("es", "en"):
+        for n in range(366):
+            when = first + timedelta(days=n)
+            out.update(spoken.day(language, when, first))
+            out.update(spoken.day(language, when.replace(year=2027), first))
+    return tuple(sorted(out))
 
 
 @cache
@@ -82,6 +106,14 @@ def required_prompts(line: LineConfig) -> dict[str, str]:
         if line.operator_queue:
             add(list(TAX_OPERATOR_PROMPTS), "the tax flow's operator")
         return need
+    if line.flow is Flow.PARTICIPATION:
+        add(list(PARTICIPATION_PROMPTS), "the participation flow")
+        add(list(day_prompts()), "the date a case will be answered by")
+        add([a.announce for a in line.areas], "the area menu")
+        for menu in _reachable(line):
+            add([menu.intro, menu.invalid_prompt, menu.no_input_prompt], f"menu {menu.id}")
+            add([o.announce for o in menu.options], f"menu {menu.id}")
+        return need
     add(list(REPORT_PROMPTS), "the report flow")
     if line.hours:
         add([CLOSED_PROMPT], "opening hours are set")
@@ -113,7 +145,34 @@ def problems(line: LineConfig) -> list[str]:
     return out
 
 
+def _participation_problems(line: LineConfig) -> Iterator[str]:
+    """The kind menu offers kinds of case only; areas have keys of their own; every
+    kind has its days (the line's, an area's or the settings' default)."""
+    menu = line.menu(line.start_menu)
+    if menu is None:
+        yield f"the kind menu {line.start_menu!r} does not exist"
+        return
+    if not menu.options:
+        yield f"menu {menu.id} offers no kind of case"
+    for option in menu.options:
+        if option.action is not Action.TYPE or line.type(option.target) is None:
+            yield (f"menu {menu.id} key {option.key} must lead to a kind of case (a type "
+                   "of the line)")
+    if not line.areas:
+        yield "the line has no municipal area to pick"
+    keys = [a.key for a in line.areas]
+    for key in sorted({k for k in keys if keys.count(k) > 1}):
+        yield f"area key {key} is used twice"
+    for kind in line.types:
+        if kind.answer_days is None and kind.id not in DEFAULT_CASE_KINDS and not all(
+                kind.id in a.days for a in line.areas):
+            yield (f"kind {kind.id} has no business days to answer in (set answer_days)")
+
+
 def _menu_problems(line: LineConfig) -> Iterator[str]:
+    if line.flow is Flow.PARTICIPATION:
+        yield from _participation_problems(line)
+        return
     if line.flow is not Flow.REPORT:
         return
     if line.menu(line.start_menu) is None:

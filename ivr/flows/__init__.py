@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from ivr.core.call_control import CallControl
 from ivr.core.ports import Deps
-from ivr.flows import prompt_record, report, status, tax
+from ivr.flows import participation, prompt_record, report, status, tax
 from ivr.flows.common import Outcome, line_for
 
 Flow = Callable[[CallControl, Deps], Awaitable[Outcome]]
@@ -23,6 +23,7 @@ REGISTRY: dict[str, Flow] = {
     "report": report.run,
     "status": status.run,
     "tax": tax.run,
+    "participation": participation.run,
 }
 ROUTES: dict[str, Flow] = {**REGISTRY, "line": by_number, "prompt_record": prompt_record.run}
 

@@ -18,6 +18,7 @@ class Step(StrEnum):
 
     LANGUAGE = "language"
     MENU = "menu"
+    AREA = "area"  # a participation call: the municipal area its case is for
     OPERATOR = "operator"
     CALLBACK = "callback"
     ZONE = "zone"

@@ -15,23 +15,19 @@ from ivr.core.call_control import (
     CallControl,
     CallerHungUp,
     QueueOutcome,
-    RecordEnd,
-    RecordingFailed,
 )
 from ivr.core.ports import Deps, Location, NewReport
 from ivr.core.records import StoreError
-from ivr.domain.clips import ClipInfo, ClipInvalid
 from ivr.domain.incidents import OPERATOR_PRIORITY, OPERATOR_TYPE_ID
 from ivr.domain.lines import Action, OnFail
 from ivr.domain.municipalities import number_of
-from ivr.domain.numbers import callback_caller_id, raw_caller_id, valid_phone
+from ivr.domain.numbers import callback_caller_id, raw_caller_id
 from ivr.flows.common import Call, Outcome, Step, line_for
 from ivr.flows.menu import choose, choose_language
 from ivr.flows.status import tell_status
+from ivr.flows.steps import callback_number, close_call, message
 
 logger = logging.getLogger(__name__)
-
-MAX_LISTENS = 3
 
 
 async def run(channel: CallControl, deps: Deps) -> Outcome:
@@ -39,32 +35,16 @@ async def run(channel: CallControl, deps: Deps) -> Outcome:
     try:
         outcome = await _converse(call)
     except CallerHungUp:
-        await _close(call, Outcome.HUNG_UP)
+        await close_call(call, Outcome.HUNG_UP)
         return Outcome.HUNG_UP
     except asyncio.CancelledError:
-        await _close(call, Outcome.INTERRUPTED)
+        await close_call(call, Outcome.INTERRUPTED)
         raise
     except Exception:
-        await _close(call, Outcome.ERROR)
+        await close_call(call, Outcome.ERROR)
         raise
-    await _close(call, outcome)
+    await close_call(call, outcome)
     return outcome
-
-
-async def _close(call: Call, outcome: Outcome) -> None:
-    """Record how the call ended; the report keeps whatever was captured."""
-    if call.report is None or call.closed:
-        return
-    call.closed = True
-    try:
-        await call.deps.book.close_call(
-            call.report,
-            complete=call.complete,
-            outcome=outcome.value,
-            last_step=call.step.value if call.step else None,
-        )
-    except Exception:
-        logger.exception("report %s: could not record the end of the call", call.report)
 
 
 async def _converse(call: Call) -> Outcome:
@@ -122,7 +102,7 @@ async def _converse(call: Call) -> Outcome:
         if on_duty:  # off duty, the caller has just heard that no operator is there
             await call.say("operator_unavailable")
 
-    await _callback_number(call, caller_id)
+    await callback_number(call, caller_id)
     await _location(call, caller_id)
     if not await _room_to_record(call):
         # An operator takes the message rather than a recording that may not fit.
@@ -132,13 +112,13 @@ async def _converse(call: Call) -> Outcome:
             return Outcome.OPERATOR
         if line.operator_queue and on_duty:
             await call.say("operator_unavailable")
-    kept, failed = await _message(call)
+    kept, failed = await message(call)
     call.complete = kept is not None
 
     await call.enter(Step.READBACK)
     # Before the readback: a hangup now loses nothing. A report whose recording
     # failed ends "completed" but not complete; its alert event says why.
-    await _close(call, Outcome.COMPLETED)
+    await close_call(call, Outcome.COMPLETED)
     if kept:
         await call.say("message_saved")
     elif failed:
@@ -158,27 +138,6 @@ async def _to_operator(call: Call) -> bool:
     await call.say("connecting_operator")
     outcome = await call.channel.queue(queue, call.deps.config.operator_timeout_s)
     return outcome is QueueOutcome.ANSWERED
-
-
-async def _callback_number(call: Call, caller_id: str | None) -> None:
-    await call.enter(Step.CALLBACK)
-    config, book = call.deps.config, call.deps.book
-    assert call.report is not None
-    if caller_id is not None:
-        digits = [f"digit_{d}" for d in caller_id]
-        key = await call.menu(["callback_is", *digits, "callback_confirm"], "12")
-        if key != "2":  # confirmed, or no answer: the caller ID is the best we have
-            await book.set_callback(call.report, caller_id, "callerid")
-            return
-    for attempt in range(config.menu_tries):
-        typed, _ = await call.ask_number("callback_enter", max_digits=config.callback_max_digits)
-        if valid_phone(typed, config.callback_min_digits, config.callback_max_digits):
-            await book.set_callback(call.report, typed, "typed")
-            return
-        if attempt + 1 < config.menu_tries:
-            await call.say("callback_invalid" if typed else "no_input")
-    if caller_id is None:
-        await book.set_callback(call.report, None, "none")
 
 
 async def _location(call: Call, caller_id: str | None) -> None:
@@ -219,74 +178,3 @@ async def _room_to_record(call: Call) -> bool:
     assert call.report is not None
     disk = call.deps.disk
     return disk is None or await disk.room_to_record(call.report)
-
-
-async def _message(call: Call) -> tuple[ClipInfo | None, bool]:
-    """Record the message; the caller may listen and record again once.
-
-    Returns the take kept, if any, and whether Asterisk failed to write a take.
-    A failed write (a full disk) is not retried: the caller hears the report
-    number instead of a second failure.
-    """
-    kept: ClipInfo | None = None
-    take = 0
-    while take < 2:
-        take += 1
-        try:
-            clip = await _record_take(call, take)
-        except RecordingFailed as exc:
-            await _recording_failed(call, take, str(exc))
-            return kept, True
-        if clip is None or clip.seconds * 1000 < call.deps.config.record_min_ms:
-            if take == 1:
-                await call.say("record_empty")
-                continue
-            break
-        kept = clip
-        if take == 2 or await _review(call, clip) != "2":
-            break
-    return kept, False
-
-
-async def _recording_failed(call: Call, take: int, detail: str) -> None:
-    assert call.report is not None
-    logger.error("report %s take %d: the recording failed: %s", call.report, take, detail)
-    disk = call.deps.disk
-    if disk is not None:
-        await disk.recording_failed(call.report, take, detail)
-
-
-async def _record_take(call: Call, take: int) -> ClipInfo | None:
-    deps = call.deps
-    assert call.report is not None
-    await call.enter(Step.RECORD)
-    await call.say("record_instructions")
-    await call.say("beep")
-    target = deps.clips.incoming_path(call.call_id, call.report, take)
-    result = await call.channel.record(
-        str(target),
-        max_s=deps.config.record_max_s,
-        silence_s=deps.config.record_silence_s,
-        beep=False,
-    )
-    hung_up = result.ended_by is RecordEnd.HANGUP
-    try:
-        clip = await deps.clips.keep(target, partial=hung_up)
-    except ClipInvalid as exc:
-        logger.warning("report %s take %d: recording quarantined: %s", call.report, take, exc)
-        clip = None
-    if clip is not None:
-        await deps.book.attach_clip(call.report, take, clip)
-    if hung_up:
-        raise CallerHungUp("caller hung up while recording")
-    return clip
-
-
-async def _review(call: Call, clip: ClipInfo) -> str | None:
-    await call.enter(Step.REVIEW)
-    for _ in range(MAX_LISTENS):
-        key = await call.menu(["review_menu"], "123", tries=2)
-        if key != "3":
-            return key
-        await call.channel.play(str(call.deps.clips.playback_path(clip)))
-    return "1"

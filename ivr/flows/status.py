@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+from zoneinfo import ZoneInfo
+
 from ivr.core.call_control import CallControl, CallerHungUp
-from ivr.core.ports import Deps
+from ivr.core.ports import CaseStatus, Deps
+from ivr.domain import spoken
 from ivr.domain.municipalities import report_id
 from ivr.domain.numbers import parse_report_number
 from ivr.domain.reports import age_for_speech, caller_status
@@ -41,8 +45,14 @@ async def tell_status(call: Call) -> Outcome:
         number = parse_report_number(typed, REPORT_NUMBER_MAX_DIGITS)
         # The number is the one this municipality's callers hear: another
         # municipality's reports cannot be named from here.
-        found = (await call.deps.book.status(report_id(call.line.municipality, number))
-                 if number is not None and number > 0 else None)
+        wanted = (report_id(call.line.municipality, number)
+                  if number is not None and number > 0 else None)
+        case = (await call.deps.cases.case_status(wanted)
+                if wanted is not None and call.deps.cases is not None else None)
+        if case is not None:
+            await tell_case(call, case)
+            return Outcome.STATUS_GIVEN
+        found = await call.deps.book.status(wanted) if wanted is not None else None
         if found is None:
             if attempt + 1 < call.deps.config.menu_tries:
                 await call.say("status_not_found" if typed else "no_input")
@@ -57,3 +67,27 @@ async def tell_status(call: Call) -> Outcome:
         return Outcome.STATUS_GIVEN
     await call.say("status_not_found")
     return Outcome.GAVE_UP
+
+
+async def tell_case(call: Call, case: CaseStatus) -> None:
+    """A citizen's case: in progress and the date it will be answered by (or the date
+    that passed), its answer (spoken, or said to have been given), or closed."""
+    today = call.deps.clock().astimezone(ZoneInfo(call.line.config.timezone)).date()
+
+    def by(when: date) -> list[str]:
+        return spoken.day(call.language, when, today)
+
+    if case.state == "open":
+        if case.overdue:
+            await call.say("case_overdue", *by(case.due_on))
+        else:
+            await call.say("case_status_open", "case_answer_by", *by(case.due_on))
+    elif case.state == "answered":
+        await call.say("case_status_answered")
+        if case.answer_audio is not None:
+            await call.say("case_answer_follows")
+            await call.channel.play(str(case.answer_audio))
+        else:
+            await call.say("case_answer_by_phone")
+    else:
+        await call.say("case_status_closed")

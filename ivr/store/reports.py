@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,20 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A report that opens a service's record with it, in the same transaction (a
+    participation case): the report is marked with ``name``, has no callback deadline,
+    comes by ``channel``; ``write(conn, report, now)`` adds the service's own rows and
+    ``data`` goes into the ``report.opened`` event."""
+
+    name: str
+    channel: str
+    write: Callable[[aiosqlite.Connection, int, str], Awaitable[None]]
+    actor: str = "ivr"
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Reports:
     """Implements ``ivr.core.ports.ReportBook`` on the store."""
 
@@ -53,10 +68,12 @@ class Reports:
     # (the methods below), or later from the journal (ivr.store.resilient), with the
     # moment it happened and, when it comes from the journal, its record key.
 
-    def op_open(self, new: NewReport, moment: datetime, number: int | None = None) -> Op:
+    def op_open(self, new: NewReport, moment: datetime, number: int | None = None, *,
+                service: Service | None = None) -> Op:
         now = iso(moment)
-        due = (iso(moment + timedelta(minutes=new.callback_minutes)) if new.callback_minutes
-               else callback_due(self.deadlines, new.type_id, moment))
+        due = None if service is not None else (
+            iso(moment + timedelta(minutes=new.callback_minutes)) if new.callback_minutes
+            else callback_due(self.deadlines, new.type_id, moment))
 
         async def op(conn: aiosqlite.Connection) -> int:
             report = (number if number is not None
@@ -82,13 +99,20 @@ class Reports:
                     self.controller,
                 ),
             )
+            if service is not None:
+                await conn.execute("UPDATE reports SET service = ?, channel = ? WHERE id = ?",
+                                   (service.name, service.channel, report))
+                await service.write(conn, report, now)
             await events.append(
                 conn,
                 report,
                 "report.opened",
                 now,
-                data={"type": new.type_id, "priority": new.priority, "channel": "ivr",
-                      **({"line": new.line} if new.line else {})},
+                actor=service.actor if service is not None else "ivr",
+                data={"type": new.type_id, "priority": new.priority,
+                      "channel": service.channel if service is not None else "ivr",
+                      **({"line": new.line} if new.line else {}),
+                      **(dict(service.data) if service is not None else {})},
             )
             return report
 

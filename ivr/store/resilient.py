@@ -83,6 +83,9 @@ class ResilientBook:
         self._replayer: asyncio.Task[None] | None = None
         self._replay_lock = asyncio.Lock()
         self.replayed = 0  # records applied from the journal since start
+        # Other kinds of report opened through the journal (a participation case): the
+        # record's "op" → the operation that stores it (record, report number, moment).
+        self._openers: dict[str, Callable[[dict[str, Any], int, datetime], Op]] = {}
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -121,6 +124,20 @@ class ResilientBook:
         moment = self.clock()
         await self._store(number, self.reports.op_open(new, moment, number),
                           {"op": "open", "new": asdict(new)}, moment)
+        return number
+
+    def opener(self, name: str, build: Callable[[dict[str, Any], int, datetime], Op]) -> None:
+        """Let ``open_other(name, ...)`` open another kind of report (before ``start``, so
+        records kept before a restart replay)."""
+        self._openers[name] = build
+
+    async def open_other(self, name: str, municipality: int, record: dict[str, Any]) -> int:
+        """Open a report of the kind ``name`` (JSON-able ``record``) as ``open_report``
+        opens an incident report: a number from the block, the store or the journal."""
+        number = await self.numbers.take(municipality)
+        moment = self.clock()
+        record = {**record, "op": name}
+        await self._store(number, self._openers[name](record, number, moment), record, moment)
         return number
 
     async def set_callback(self, report: int, number: str | None, source: str) -> None:
@@ -191,6 +208,8 @@ class ResilientBook:
         elif kind == "close":
             op = r.op_close(report, bool(record["complete"]), record["outcome"],
                             record["last_step"], moment)
+        elif kind in self._openers:
+            op = self._openers[kind](record, report, moment)
         else:
             raise ValueError(f"unknown journal record {kind!r}")
         return once(op, record["key"], moment)
