@@ -132,6 +132,21 @@ class TaxLedger(Protocol):
         (``Counts``), block what ``decide`` says crosses a limit and append one
         ``alert.tax_enumeration`` per new block. Returns the blocks made."""
 
+    async def lift(self, municipality: int, kind: str, value: str, actor: str,
+                   now: datetime) -> bool:
+        """End the block in force (audited ``tax.block_lifted``); False when none is."""
+
+
+async def lift_block(ledger: TaxLedger, municipality: int, kind: str, value: str, *,
+                     actor: str, now: datetime) -> bool:
+    """A supervisor ends a block: its number or ID may look up again, its counts start
+    from now. ValueError for what cannot be a block; False when none is in force."""
+    if kind not in ("caller", "tax_id") or not (
+            (kind == "caller" and value == WITHHELD)
+            or (value.isascii() and value.isdigit() and 0 < len(value) <= 20)):
+        raise ValueError("kind: caller or tax_id, and its number")
+    return await ledger.lift(municipality, kind, value, actor, now)
+
 
 def caller_key(caller: str | None) -> str:
     return caller or WITHHELD

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from ivr.core import tax as tax_core
 from ivr.core.ports import TAX_RESULTS
 from ivr.core.tax import WITHHELD
 from ivr.domain.roles import Role
@@ -115,11 +116,8 @@ async def lift_block(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     here = municipality_id(request)
     form = await request.post()
-    kind, value = str(form.get("kind", "")), str(form.get("value", ""))
-    if kind not in ("caller", "tax_id") or not (
-            (value == WITHHELD and kind == "caller") or ascii_digits(value, 20)):
-        raise ValueError("kind: caller or tax_id, and its number")
-    if not await TaxStore(console.db).lift(here, kind, value, session_of(request).user.actor,
-                                           datetime.now(UTC)):
+    if not await tax_core.lift_block(TaxStore(console.db), here, str(form.get("kind", "")),
+                            str(form.get("value", "")), actor=session_of(request).user.actor,
+                            now=datetime.now(UTC)):
         raise web.HTTPNotFound(text="no block in force on that number or ID here")
     raise web.HTTPSeeOther("/tax/lookups")
