@@ -93,6 +93,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "role.supervisor": ("supervisor", "supervisor"),
     "role.admin": ("administrador", "admin"),
     "role.analyst": ("analista", "analyst"),
+    "role.officer": ("funcionario", "officer"),
+    "cases": ("Casos", "Cases"),
     "hand_over": ("Derivar a", "Hand over to"),
     "handed_over_to": ("Derivado a", "Handed over to"),
     "my_account": ("Mi cuenta", "My account"),

@@ -16,7 +16,9 @@ from operator_console.views import (
     auth,
     callbacks,
     case_admin,
+    case_forms,
     case_report,
+    cases,
     clip_admin,
     clips,
     health,
@@ -116,6 +118,19 @@ def setup_routes(app: web.Application, static: Path) -> None:
     r.add_post("/admin/open311", case_admin.keys_change)
     r.add_get("/cases/report", case_report.report_page)
     r.add_get("/cases/report.csv", case_report.report_csv)
+    # Officers' cases (supervisors and admins too): the queue, a counter or e-mail case,
+    # the supervision of deadlines (supervisors), then one case (its id last: /cases/new
+    # is not a case).
+    r.add_get("/cases", cases.queue_page)
+    r.add_get("/cases/new", case_forms.new_form)
+    r.add_post("/cases/new", case_forms.create)
+    r.add_get("/cases/supervision", cases.supervision_page)
+    r.add_get("/cases/{case}", cases.case_page)
+    r.add_get("/cases/{case}/clips/{clip}", cases.case_clip)
+    r.add_post("/cases/{case}/callback", cases.call_back)
+    r.add_post("/cases/{case}/answer", cases.answer)
+    r.add_post("/cases/{case}/close", cases.close)
+    r.add_post("/cases/{case}/reopen", cases.reopen)
     # The tax line's audit and blocks (supervisors).
     r.add_get("/tax/lookups", tax.lookups_page)
     r.add_post("/tax/blocks/lift", tax.lift_block)

@@ -96,6 +96,16 @@ TABLE: dict[tuple[str, str], Role | str] = {
     ("POST", "/admin/open311"): Role.ADMIN,
     ("GET", "/cases/report"): Role.ANALYST,
     ("GET", "/cases/report.csv"): Role.ANALYST,
+    ("GET", "/cases"): Role.OFFICER,
+    ("GET", "/cases/new"): Role.OFFICER,
+    ("POST", "/cases/new"): Role.OFFICER,
+    ("GET", "/cases/supervision"): Role.SUPERVISOR,
+    ("GET", "/cases/{case}"): Role.OFFICER,
+    ("GET", "/cases/{case}/clips/{clip}"): Role.OFFICER,
+    ("POST", "/cases/{case}/callback"): Role.OFFICER,
+    ("POST", "/cases/{case}/answer"): Role.OFFICER,
+    ("POST", "/cases/{case}/close"): Role.OFFICER,
+    ("POST", "/cases/{case}/reopen"): Role.SUPERVISOR,
     ("GET", "/tax/lookups"): Role.SUPERVISOR,
     ("POST", "/tax/blocks/lift"): Role.SUPERVISOR,
     ("GET", "/dashboard"): Role.ANALYST,
@@ -126,7 +136,7 @@ def concrete(path: str) -> str:
     for name, value in (("{report}", "1"), ("{clip}", "1"), ("{user}", "1"), ("{line}", "1"),
                         ("{prompt}", "greeting"), ("{lang}", "es"), ("{sha}", "a" * 64),
                         ("{token}", "123456789012"), ("{message}", "1"), ("{rule}", "1"),
-                        ("{shift}", "1"), ("{device}", "1")):
+                        ("{shift}", "1"), ("{device}", "1"), ("{case}", "1")):
         path = path.replace(name, value)
     return path
 
@@ -167,13 +177,14 @@ async def test_public_routes_answer_anonymously(settings: Settings) -> None:
         assert (await anon.get("/static/console.css")).status == 200
 
 
-@pytest.mark.parametrize("who", ["ana", "sofia", "root", "mateo"])
+@pytest.mark.parametrize("who", ["ana", "sofia", "root", "mateo", "olga"])
 async def test_role_by_route_table(settings: Settings, who: str) -> None:
     async with console_site(settings) as site, site.browser() as b:
         await site.console.users.add("mateo", Role.ANALYST, PASSWORD)
+        await site.console.users.add("olga", Role.OFFICER, PASSWORD)
         assert (await b.login(who)).status == 302
         role = {"ana": Role.OPERATOR, "sofia": Role.SUPERVISOR, "root": Role.ADMIN,
-                "mateo": Role.ANALYST}[who]
+                "mateo": Role.ANALYST, "olga": Role.OFFICER}[who]
         for (method, path), needed in TABLE.items():
             if path in ("/logout", "/events"):
                 continue  # logging out ends the test's session; the stream never ends

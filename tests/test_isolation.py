@@ -35,10 +35,11 @@ from ivr.domain.alarms import Signal
 from ivr.domain.alerting import Message
 from ivr.domain.lines import PromptText
 from ivr.domain.municipalities import report_id
-from ivr.domain.roles import Role
+from ivr.domain.roles import Intake, Role
 from ivr.store.alarm_admin import AlarmAdmin
 from ivr.store.alarms import AlarmStore
 from ivr.store.alert_admin import AlertAdmin
+from ivr.store.casework import ManualReport
 from ivr.store.municipalities import Municipalities
 from ivr.store.open311 import Open311Store
 from ivr.store.outbox import Outbox, enqueue
@@ -55,9 +56,9 @@ CALLER = {1: "911000111", 2: "922000222"}
 NAMES = {1: "Miraflores", 2: "San Isidro"}
 PEOPLE = {
     1: {Role.OPERATOR: "ana", Role.SUPERVISOR: "sofia", Role.ADMIN: "root",
-        Role.ANALYST: "mateo"},
+        Role.ANALYST: "mateo", Role.OFFICER: "olga"},
     2: {Role.OPERATOR: "bea", Role.SUPERVISOR: "sara", Role.ADMIN: "raul",
-        Role.ANALYST: "teo"},
+        Role.ANALYST: "teo", Role.OFFICER: "otto"},
 }
 
 
@@ -76,6 +77,7 @@ class Town:
     shift: int
     device: int  # a silent-alarm device of theirs, at a site named with their marker
     alarm: int = 0  # an open alarm report of theirs (raised in the sweep's own test)
+    case: int = 0  # a citizen's case of theirs, in the area their officer answers for
 
     def markers(self) -> list[str]:
         """Strings only this municipality's data holds."""
@@ -92,6 +94,7 @@ async def _town(svc: Services, site: Site, town: int) -> Town:
     else:
         await Municipalities(db).update(1, actor="test", code="miraflores", name="Miraflores")
         await Users(db).add("mateo", Role.ANALYST, PASSWORD)
+        await Users(db).add("olga", Role.OFFICER, PASSWORD, extension="1003")
     report = await report_with_clip(svc, FIXTURES / "ko_fire_danger.wav", municipality=town,
                                     caller=CALLER[town])
     await site.console.casework.add_note(report, f"user:{PEOPLE[town][Role.OPERATOR]}",
@@ -125,8 +128,35 @@ async def _town(svc: Services, site: Site, town: int) -> Town:
                                      now=datetime.now(UTC))
     await _citizen_services(db, town)
     await _tax(db, town)
-    return Town(town, report, clip["id"], line, sha, token, user.id, events, message, rule,
-                shift, device)
+    found = Town(town, report, clip["id"], line, sha, token, user.id, events, message, rule,
+                 shift, device)
+    found.case = await _case(site, town)
+    return found
+
+
+async def _case(site: Site, town: int) -> int:
+    """Their overdue case in the area their officer answers for, its subject marked."""
+    db = site.console.db
+    report = await site.console.casework.file_manual(ManualReport(
+        "complaint", 5, Intake.COUNTER, f"reclamo {MARK[town]}", caller=CALLER[town],
+        municipality=town), "user:test")
+    officer = await Users(db).by_name(PEOPLE[town][Role.OFFICER])
+    assert officer is not None
+
+    async def op(conn: aiosqlite.Connection) -> None:
+        await conn.execute("UPDATE reports SET service = 'participation' WHERE id = ?",
+                           (report,))
+        await conn.execute(
+            "INSERT INTO cases (report_id, municipality_id, kind, area, intake, subject,"
+            " received_on, business_days, due_on, updated_at) VALUES (?, ?, 'complaint',"
+            " 'cleaning', 'counter', ?, '2026-01-02', 15, '2026-01-23', '2026-01-02')",
+            (report, town, f"reclamo {MARK[town]}"))
+        await conn.execute("INSERT INTO officer_areas (user_id, municipality_id, area,"
+                           " granted_at) VALUES (?, ?, 'cleaning', '2026-01-01')",
+                           (officer.id, town))
+
+    await db.write(op)
+    return report
 
 
 async def _citizen_services(db: Any, town: int) -> None:
@@ -200,7 +230,7 @@ def _fill(path: str, theirs: Town, ours: Town, *, mixed: bool) -> str:
               "token": theirs.token, "prompt": "greeting", "lang": "es",
               "code": "san-isidro" if theirs.id == 2 else "miraflores",
               "message": theirs.message, "rule": theirs.rule, "shift": theirs.shift,
-              "device": theirs.device}
+              "device": theirs.device, "case": ours.case if mixed else theirs.case}
     names = re.findall(r"\{(\w+)\}", path)
     unknown = set(names) - set(values)
     assert not unknown, f"the sweep does not know how to fill {unknown} in {path}"
@@ -247,9 +277,10 @@ async def _their_state(svc: Services, theirs: Town) -> tuple[Any, ...]:
         " UNION ALL SELECT 'device', active, link FROM alarm_devices WHERE id = ?"
         " UNION ALL SELECT 'alarm', state, updated_at FROM reports WHERE id = ?"
         " UNION ALL SELECT 'key', name, revoked_at FROM open311_keys WHERE municipality_id = ?"
-        " UNION ALL SELECT 'day', day, name FROM non_working_days WHERE municipality_id = ?",
+        " UNION ALL SELECT 'day', day, name FROM non_working_days WHERE municipality_id = ?"
+        " UNION ALL SELECT 'case', state, updated_at FROM cases WHERE report_id = ?",
         (theirs.message, theirs.rule, theirs.shift, theirs.user, theirs.id, theirs.device,
-         theirs.alarm, theirs.id, theirs.id))
+         theirs.alarm, theirs.id, theirs.id, theirs.case))
     assert report and events and line and user
     return (tuple(report), events[0], tuple(line), [tuple(r) for r in roles], tuple(user),
             [tuple(r) for r in messaging])
@@ -388,5 +419,5 @@ def test_every_console_route_is_swept() -> None:
         info = route.resource.get_info() if route.resource else {}
         names |= set(re.findall(r"\{(\w+)\}", info.get("formatter", "")))
     assert names <= {"report", "clip", "line", "user", "sha", "token", "prompt", "lang",
-                     "code", "message", "rule", "shift", "device"}, names
+                     "code", "message", "rule", "shift", "device", "case"}, names
     assert json.dumps(sorted(names))

@@ -41,9 +41,11 @@ async def type_labels(console: Console, language: str,
 
 @signed_in
 async def index(request: web.Request) -> web.Response:
-    """The queue; an analyst (who reads dashboards only) starts on the dashboard."""
-    if not session_of(request).user.role.allows(Role.OPERATOR):
-        raise web.HTTPSeeOther("/dashboard")
+    """The queue; an analyst (who reads dashboards only) starts on the dashboard, an
+    officer (who answers citizens' cases) on the cases."""
+    role = session_of(request).user.role
+    if not role.allows(Role.OPERATOR):
+        raise web.HTTPSeeOther("/cases" if role == Role.OFFICER else "/dashboard")
     console = console_of(request)
     here = municipality_id(request)
     rows = await queue_rows(console, here)
