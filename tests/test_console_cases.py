@@ -6,8 +6,10 @@ Cases are made here as the participation flow leaves them (a report of the line 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
+import secrets
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,6 +23,7 @@ from ivr.domain.roles import Intake, Role
 from ivr.store.casework import ManualReport
 from ivr.store.municipalities import Municipalities
 from ivr.store.users import Users
+from ivr.testing.fake_ami import FakeAmi
 from tests.case_util import publish_participation_line
 from tests.clips_support import FIXTURES, report_with_clip
 from tests.console_util import PASSWORD, Browser, Site, console_site
@@ -332,3 +335,31 @@ async def test_supervision_figures_for_a_hand_made_set(settings: Settings) -> No
         assert f"/cases/{made['c_near']}" not in overdue_list
         days_late = calendar.business_days_between(overdue_due, today)
         assert f'data-days-late="{days_late}"' in overdue_list
+
+
+async def test_an_officer_calls_the_citizen_back_through_ami(settings: Settings) -> None:
+    async with FakeAmi() as fake, console_site(
+            settings, ami_secret=fake.secret, ami_username=fake.username, ami_port=fake.port,
+            ami_action_timeout_s=1.0) as site:
+        await publish_participation_line(site)
+        await add_officer(site, "olga", ("cleaning",))
+        await add_officer(site, "nora", ("cleaning",), extension=None)
+        case = await make_case(site, Case())
+        for _ in range(500):  # the link comes up in its own task (bounded wait)
+            if site.console.ami.state.value == "up":
+                break
+            await asyncio.sleep(0.01)
+        async with site.browser() as b:
+            await b.login("nora")  # no phone extension: told so, nothing sent
+            refused = await b.post(f"/cases/{case}/callback",
+                                   {"request_key": secrets.token_urlsafe(16)})
+            assert refused.status == 400 and "anexo" in (await refused.json())["error"]
+        async with site.browser() as b:
+            await b.login("olga")
+            called = await b.post(f"/cases/{case}/callback",
+                                  {"request_key": secrets.token_urlsafe(16)})
+            assert called.status == 303 and called.headers["Location"] == f"/cases/{case}"
+        (originate,) = fake.actions("Originate")
+        assert originate.get("Channel") == "PJSIP/1003"
+        assert originate.get("Exten") == "987654321"
+        assert ("callback.requested", "user:olga") in await kinds_of(site, case)
