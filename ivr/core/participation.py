@@ -83,7 +83,7 @@ class Participation:
     async def calendar(self, municipality: int) -> Calendar:
         days = await self.admin.non_working_days(municipality)
         found = Calendar(self.settings.country, self.settings.subdivision,
-                         {d["day"]: d["name"] for d in days})
+                         {date.fromisoformat(d["day"]): d["name"] for d in days})
         self._calendars[municipality] = found
         return found
 

@@ -24,7 +24,7 @@ class CaseAdminStore:
         rows = await self.db.fetchall(
             "SELECT day, name, created_by, created_at FROM non_working_days"
             " WHERE municipality_id = ? ORDER BY day", (municipality,))
-        return [{**dict(r), "day": date.fromisoformat(str(r["day"]))} for r in rows]
+        return [{**dict(r), "day": str(r["day"])} for r in rows]  # YYYY-MM-DD
 
     async def add_non_working_day(self, municipality: int, day: date, name: str, *,
                                   actor: str, moment: datetime) -> None:

@@ -40,7 +40,8 @@ def query(f: Filters, clock: Clock) -> tuple[str, list[Any]]:
     lo = clock.utc_iso(datetime(f.since.year, f.since.month, f.since.day))
     hi = clock.utc_iso(datetime(f.until.year, f.until.month, f.until.day))
     marks = ",".join("?" * len(f.municipalities))
-    where = ["created_at >= ?", "created_at < ?", f"municipality_id IN ({marks})"]
+    where = ["created_at >= ?", "created_at < ?", f"municipality_id IN ({marks})",
+             "service IS NULL"]  # incident reports, as the dashboard counts them
     params: list[Any] = [lo, hi, *f.municipalities]
     for column, values in (("type", f.types), ("coalesce(zone, '')", f.zones),
                            ("channel", f.channels)):

@@ -108,7 +108,8 @@ class ConsoleQueries:
         upper = last_id(municipality)
         if f.before is not None:
             upper = min(upper, f.before - 1)
-        where: list[str] = ["r.id <= ?", "+r.id >= ?"]
+        # Incident reports only: citizens' cases are searched on their own pages.
+        where: list[str] = ["r.id <= ?", "+r.id >= ?", "r.service IS NULL"]
         params: list[Any] = [upper, first_id(municipality)]
         if f.types:
             where.append(f"r.type IN ({','.join('?' * len(f.types))})")
