@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from ivr.core.messaging_ports import AlertFeed
 from ivr.core.records import StoreError
@@ -39,7 +39,7 @@ from ivr.domain.notices import Context, Escalation, FeedEvent, Place, Plan, Repo
 logger = logging.getLogger(__name__)
 
 KINDS = frozenset({"report.opened", "call.ended", "report.state_changed",
-                   "report.text_opened", *EVENT_CAUSES})
+                   "report.text_opened", "case.answered", *EVENT_CAUSES})
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +160,9 @@ def _citizen(out: Plan, place: Place, event: FeedEvent, report: ReportFacts, ctx
         return
     if (place.id, report.caller or "") in ctx.opted_out:
         return
+    if report.service is not None:
+        _case_text(out, place, event, report, ctx)
+        return
     what = None
     if event.kind == "call.ended" and report.channel == "ivr" and texts.receipt:
         what = "receipt"
@@ -176,6 +179,32 @@ def _citizen(out: Plan, place: Place, event: FeedEvent, report: ReportFacts, ctx
     out.messages.append(Message(
         "sms", report.caller or "", f"citizen.{what}", body, ctx.now, place.id,
         report_id=report.id, dedup_key=f"citizen.{what}.{report.id}"))
+
+
+def _case_text(out: Plan, place: Place, event: FeedEvent, report: ReportFacts,
+               ctx: Context) -> None:
+    """A citizen's case: its receipt with the date it will be answered by, and word
+    that the answer is ready (never the incident texts)."""
+    data = event.data
+    if event.kind == "report.opened" and place.texts.receipt:
+        what = "case_receipt"
+        try:
+            due = date.fromisoformat(str(data.get("due_on")))
+        except ValueError:
+            return
+        body = texting.say_case(what, report.language, place.name, n=number_of(report.id),
+                                kind=str(data.get("kind", report.type)),
+                                area=str(data.get("area_name") or data.get("area", "")),
+                                due=due)
+    elif event.kind == "case.answered":
+        what = "case_answered"
+        body = texting.say_case(what, report.language, place.name, n=number_of(report.id),
+                                line=str(data.get("status_line", "")))
+    else:
+        return
+    out.messages.append(Message(
+        "sms", report.caller or "", f"citizen.{what}", body, ctx.now, place.id,
+        report_id=report.id, dedup_key=f"citizen.{what}.{report.id}.{event.id}"))
 
 
 class Notifier:

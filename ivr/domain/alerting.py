@@ -31,6 +31,13 @@ CAUSES = {
     "journal_waiting": (False, "reportes en espera de la base", "reports waiting for the database"),
     "disk_low": (False, "disco casi lleno", "disk low"),
     "transcription_failing": (False, "transcripcion fallando", "transcription failing"),
+    "case_overdue": (False, "caso vencido sin respuesta", "case overdue"),
+    "tax_enumeration": (True, "consultas tributarias bloqueadas", "tax lookups blocked"),
+}
+# Causes that reach someone even before an admin writes a rule for them.
+DEFAULT_AUDIENCES = {
+    "case_overdue": "role:supervisor",  # escalated past the officers of the area
+    "tax_enumeration": "role:supervisor",  # someone trying IDs or codes one after another
 }
 ROLES = ("operator", "supervisor", "admin")
 EVENT_CAUSES = {  # an event kind and the cause it raises (emergency: see cause_of)
@@ -41,6 +48,8 @@ EVENT_CAUSES = {  # an event kind and the cause it raises (emergency: see cause_
     "alert.journal_waiting": "journal_waiting",
     "alert.disk_low": "disk_low",
     "clip.transcription_failed": "transcription_failing",
+    "alert.case_overdue": "case_overdue",
+    "alert.tax_enumeration": "tax_enumeration",
 }
 
 

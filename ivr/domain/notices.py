@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ivr.domain.alerting import Message, Person, Rule
+from ivr.domain.alerting import DEFAULT_AUDIENCES, Message, Person, Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,7 @@ class ReportFacts:
     language: str | None
     channel: str
     complete: bool
+    service: str | None = None  # 'participation': a citizen's case, not an incident
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,12 @@ class Place:
         return moment + timedelta(minutes=self.utc_offset_minutes)
 
     def rules_for(self, cause: str) -> list[Rule]:
-        return [r for r in self.rules if r.cause == cause]
+        """The admins' rules for ``cause``; none written, its default audience if it has
+        one (``alerting.DEFAULT_AUDIENCES``)."""
+        found = [r for r in self.rules if r.cause == cause]
+        if not found and cause in DEFAULT_AUDIENCES:
+            return [Rule(0, self.id, cause, DEFAULT_AUDIENCES[cause])]
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from ivr.domain.lines import IncidentType
 
@@ -132,6 +133,38 @@ TEXTS = {
         "refused": "{m}: we could not take your text. Please call the command center.",
     },
 }
+
+
+# Texts about a citizen's case (a complaint, suggestion or query): a receipt with the
+# date it will be answered by, and word that the answer is ready.
+CASE_TEXTS = {
+    "es": {
+        "case_receipt": "{m}: su {k} {n} ({a}) fue {r}. Le responderemos a mas tardar el {d}.",
+        "case_answered": "{m}: su caso {n} tiene respuesta. Escuchela llamando al {l} o"
+                         " pidala en la municipalidad.",
+    },
+    "en": {
+        "case_receipt": "{m}: your {k} {n} ({a}) is registered. We will answer by {d}.",
+        "case_answered": "{m}: your case {n} has an answer. Hear it by calling {l} or ask"
+                         " at the municipality.",
+    },
+}
+CASE_KINDS = {"es": {"complaint": "queja", "suggestion": "sugerencia", "query": "consulta"},
+              "en": {"complaint": "complaint", "suggestion": "suggestion", "query": "query"}}
+AREA_CHARS = 30  # an area's name in a text: one segment with a long municipality name
+
+
+def say_case(what: str, language: str | None, municipality: str, *, n: object,
+             kind: str = "", area: str = "", due: date | None = None, line: str = "") -> str:
+    """A text about a citizen's case, Spanish first, accents folded out."""
+    lang = language if language in CASE_TEXTS else "es"
+    word = CASE_KINDS[lang].get(kind)
+    female = word is not None  # queja, sugerencia, consulta; any other kind is "caso"
+    fields = {"m": municipality, "n": n, "k": word or ("caso" if lang == "es" else "case"),
+              "a": area.lower()[:AREA_CHARS].strip() or kind,
+              "r": "registrada" if female else "registrado",
+              "d": due.strftime("%d/%m/%Y") if due else "", "l": line}
+    return plain(CASE_TEXTS[lang][what].format(**fields))
 
 
 def say(what: str, language: str | None, municipality: str, **values: object) -> str:

@@ -36,9 +36,9 @@ async def _reports(conn: aiosqlite.Connection, ids: set[int]) -> dict[int, Repor
         return {}
     rows = await conn.execute_fetchall(
         "SELECT id, municipality_id, type, emergency, state, caller, language, channel,"
-        f" complete FROM reports WHERE id IN ({_marks(ids)})", tuple(ids))
-    return {r[0]: ReportFacts(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], bool(r[8]))
-            for r in rows}
+        f" complete, service FROM reports WHERE id IN ({_marks(ids)})", tuple(ids))
+    return {r[0]: ReportFacts(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], bool(r[8]),
+                              r[9]) for r in rows}
 
 
 Fetch = Callable[[str, tuple[Any, ...]], Awaitable[Iterable[Any]]]
