@@ -265,6 +265,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "cause.keyword": ("palabra clave", "keyword"),
     "cause.alarm_link_lost": ("alarma sin enlace", "alarm device link lost"),
     "cause.callback_overdue": ("devolución de llamada vencida", "callback overdue"),
+    "cause.case_overdue": ("caso vencido sin respuesta", "case overdue"),
+    "cause.tax_enumeration": ("consultas tributarias bloqueadas", "tax lookups blocked"),
     "cause.journal_waiting": ("reportes en espera de la base", "reports waiting for the database"),
     "cause.disk_low": ("disco casi lleno", "disk low"),
     "cause.transcription_failing": ("transcripción fallando", "transcription failing"),

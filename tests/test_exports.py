@@ -219,7 +219,7 @@ def test_query_walks_the_created_index() -> None:
     conn.execute("CREATE TABLE reports (id INTEGER PRIMARY KEY, created_at TEXT, type TEXT,"
                  " priority, emergency, state, channel, zone, address, lat, lon, location_source,"
                  " complete, first_action_at, callback_due_at, callback_done_at, unit,"
-                 " duplicate_of, municipality_id)")
+                 " duplicate_of, municipality_id, service)")
     conn.execute("CREATE INDEX reports_created ON reports (created_at)")
     conn.execute("CREATE INDEX reports_municipality_created ON reports"
                  " (municipality_id, created_at)")

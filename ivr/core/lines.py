@@ -82,11 +82,12 @@ class PublishedLines:
 
     async def incident_types(self, municipality: int | None = None) -> list[IncidentType]:
         """Every incident type the live lines offer, the default report line's first, in
-        its order; a type two lines share is listed once (the first line's labels)."""
+        its order; a type two lines share is listed once (the first line's labels). The
+        kinds of citizens' cases (participation lines) are no incident types."""
         found: dict[str, IncidentType] = {}
         rows = sorted(await self.store.all(municipality), key=lambda r: (not r.is_default, r.id))
         for row in rows:
-            if row.live_version is None:
+            if row.live_version is None or row.flow == "participation":
                 continue
             for t in (await self._load(row.id, row.live_version)).config.types:
                 found.setdefault(t.id, t)
