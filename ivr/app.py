@@ -25,7 +25,7 @@ from ivr.core.participation import Participation
 from ivr.core.phone_prompts import PhoneRecorder
 from ivr.core.ports import Deps, FlowConfig
 from ivr.metrics import process_metrics
-from ivr.participation_setup import participation_wiring
+from ivr.participation_setup import case_store, participation_wiring
 from ivr.promptaudio.library import PromptLibrary
 from ivr.store import engine as store_engine
 from ivr.store.alarm_links import AlarmLinkStore
@@ -112,13 +112,15 @@ async def services(
     try:
         reports = Reports(db, deadlines=settings.callback_deadlines(),
                           controller=settings.controller if reconcile_clips else None)
-        book = await ResilientBook(
+        book = ResilientBook(
             reports,
             journal,
             MunicipalNumbers(db, size=settings.report_number_block, holder=settings.controller,
                              clock=utc_now),
             wait_s=settings.journal_after_s,
-        ).start()
+        )
+        calls_cases = case_store(reports, book)  # before the replay: cases in the journal
+        await book.start()
         process_metrics().watch_journal(book.pending)
         journal_watch = OutageWatch(
             lambda kind, data: raise_once(db, kind, None, utc_now(),
@@ -145,7 +147,7 @@ async def services(
             lease.start()
         tax = tax_wiring(settings, db, utc_now)  # the tax line's desk (docs/tax.md)
         # Citizens' cases (docs/participation.md): a call's case is kept by the journal too.
-        cases = participation_wiring(settings, db, catalogue, reports=reports, book=book)
+        cases = participation_wiring(settings, db, catalogue, store=calls_cases)
         deps = Deps(
             config=flow_config(settings),
             book=book,

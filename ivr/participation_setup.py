@@ -21,6 +21,12 @@ from ivr.store.resilient import ResilientBook
 DEFAULT_ZONE = "America/Lima"
 
 
+def case_store(reports: Reports, book: ResilientBook) -> CaseStore:
+    """The cases of calls, kept by ``book``'s journal when the database is away. Made
+    before ``book.start()``: a case the journal kept across a restart replays then."""
+    return CaseStore(reports.db, reports, book)
+
+
 def participation_settings(settings: Settings) -> ParticipationSettings:
     return ParticipationSettings(
         days={"complaint": settings.participation_complaint_days,
@@ -31,10 +37,11 @@ def participation_settings(settings: Settings) -> ParticipationSettings:
 
 
 def participation_wiring(settings: Settings, db: Database, catalogue: object, *,
-                         reports: Reports | None = None, book: ResilientBook | None = None,
+                         store: CaseStore | None = None,
                          clock: Callable[[], datetime] = utc_now) -> Participation:
-    """``catalogue``: ``PublishedLines`` (its ``live_configs``). ``book``: the controller's
-    journal, so a call's case is kept when the database is away."""
+    """``catalogue``: ``PublishedLines`` (its ``live_configs``). ``store``: the controller's
+    (``case_store``), whose calls' cases go through the journal; else straight to the
+    database."""
     towns = Municipalities(db)
 
     async def zone_of(municipality: int) -> str:
@@ -46,7 +53,7 @@ def participation_wiring(settings: Settings, db: Database, catalogue: object, *,
             municipality, "participation")
         return found
 
-    store = CaseStore(db, reports or Reports(db, clock=clock), book)
+    store = store or CaseStore(db, Reports(db, clock=clock))
     return Participation(store, CaseAdminStore(db), lines, zone_of, clock,
                          participation_settings(settings), speaker=AnswerVoice(settings.voiceclips),
                          clips=settings.voiceclips)

@@ -328,3 +328,27 @@ async def test_a_case_is_kept_when_the_database_is_away_and_stored_after(
             "SELECT kind FROM events WHERE report_id = ? ORDER BY id", (number,))]
         assert kinds[:4] == ["report.opened", "report.callback_number",
                              "report.clip_attached", "call.ended"]
+
+
+async def test_a_case_in_the_journal_across_a_restart_is_stored_once(
+        settings: Settings, tmp_path: Path) -> None:
+    from ivr.store.journal import FILE_NAME
+    from tests.test_journal import until_stored, write_locked
+
+    voice = make_tone_wav(tmp_path / "v.wav", 1.0)
+    journal_file = settings.journal_folder / FILE_NAME
+    async with running_line(settings, journal_after_s=0.2) as line:
+        with write_locked(settings.database):
+            number = report_number(await place(line, ["1", "2", "2", "1", "1"], voice))
+        kept = journal_file.read_bytes()
+        assert b'"op":"case"' in kept.replace(b" ", b"")
+        assert line.svc.book is not None
+        await until_stored(line.svc.book)
+    journal_file.write_bytes(kept)  # a crash before the journal was emptied
+    async with running_line(settings) as line:
+        assert line.svc.book is not None
+        await until_stored(line.svc.book)
+        rows = await line.svc.db.fetchall("SELECT kind, area FROM cases")
+        assert [tuple(r) for r in rows] == [("suggestion", "parks")]
+        assert number is not None
+        assert not (settings.journal_folder / "rejected.jsonl").exists()
