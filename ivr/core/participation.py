@@ -30,7 +30,14 @@ from ivr.core.case_rules import (
     monthly_areas,
     written_case,
 )
-from ivr.core.ports import CaseReceipt, CaseStatus, NewCase, NewReport
+from ivr.core.ports import (
+    CaseAdminShelf,
+    CaseReceipt,
+    CaseShelf,
+    CaseStatus,
+    NewCase,
+    NewReport,
+)
 from ivr.domain.business_days import Calendar, due_date
 from ivr.domain.lines import LineConfig
 from ivr.domain.roles import Role
@@ -60,12 +67,12 @@ class ParticipationSettings:
 class Participation:
     """``ivr.core.ports.CaseBook`` for the flow, and the console's and Open311's cases."""
 
-    def __init__(self, cases: Any, admin: Any, lines: Lines, zone_of: ZoneOf,
+    def __init__(self, cases: CaseShelf, admin: CaseAdminShelf, lines: Lines, zone_of: ZoneOf,
                  clock: Callable[[], datetime],
                  settings: ParticipationSettings | None = None, *,
                  speaker: Speaker | None = None, clips: Path | None = None) -> None:
-        self.cases = cases  # ivr.store.cases.CaseStore
-        self.admin = admin  # ivr.store.case_admin.CaseAdminStore
+        self.cases = cases
+        self.admin = admin
         self.lines = lines
         self.zone_of = zone_of
         self.clock = clock
@@ -163,22 +170,19 @@ class Participation:
         days = self.days_for(line, kind, area)
         if days is None:
             raise CaseRefused("this kind of case has no deadline set")
-        calendar = await self.calendar(municipality)
         today = await self.today(municipality)
-        found = line.area(area)
-        label = found.label(language, line.languages[0]) if found is not None else ""
-        kind_of = line.type(kind)
+        due = due_date(today, days, await self.calendar(municipality))
+        found, kind_of = line.area(area), line.type(kind)
         new = NewReport(
-            type_id=kind, priority=kind_of.priority if kind_of is not None else 3,
+            type_id=kind, priority=kind_of.priority if kind_of is not None else 5,
             emergency=False, language=language, call_id="", caller_id_raw=None,
-            caller=case.caller, municipality=municipality,
-            line=line.slug)
+            caller=case.caller, municipality=municipality, line=line.slug)
         number = await self.cases.open(new, NewCase(
             kind=kind, area=area, intake=intake, received_on=today, business_days=days,
-            due_on=due_date(today, days, calendar), subject=case.subject,
-            contact_name=case.contact_name, contact_email=case.contact_email,
-            api_key_id=api_key_id, area_name=label), actor=actor)
-        return CaseReceipt(number, due_date(today, days, calendar))
+            due_on=due, subject=case.subject, contact_name=case.contact_name,
+            contact_email=case.contact_email, api_key_id=api_key_id,
+            area_name=found.label(language, line.languages[0]) if found else ""), actor=actor)
+        return CaseReceipt(number, due)
 
     # --- answer, close, reopen -------------------------------------------------------
 
@@ -193,7 +197,7 @@ class Participation:
     async def answer(self, report: int, *, text: str, actor: str | Officer,
                      speak: bool = True) -> None:
         case, who = await self._case_for(report, actor)
-        text = " ".join((text or "").split()) if "\n" not in (text or "") else text.strip()
+        text = (text or "").strip()
         if not text:
             raise CaseRefused("write the answer")
         if len(text) > ANSWER_MAX or re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", text):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ivr.domain.clips import ClipInfo
 from ivr.domain.lines import LineConfig
@@ -236,6 +236,53 @@ class CaseBook(Protocol):
 
     def default_days(self, kind: str) -> int | None:
         """Business days to answer ``kind`` when its line sets none (the settings')."""
+
+
+class CaseShelf(Protocol):
+    """Cases' rows and events (``ivr.store.cases.CaseStore``)."""
+
+    async def open(self, new: NewReport, case: NewCase, *, actor: str = "ivr") -> int: ...
+
+    async def case(self, report: int) -> dict[str, Any] | None: ...
+
+    async def municipalities_open(self) -> list[int]: ...
+
+    async def answer(self, report: int, *, text: str, audio: str | None, answered_on: date,
+                     actor: str, moment: datetime, data: dict[str, Any]) -> bool: ...
+
+    async def close(self, report: int, *, actor: str, moment: datetime) -> bool: ...
+
+    async def reopen(self, report: int, *, actor: str, reason: str,
+                     moment: datetime) -> bool: ...
+
+    async def warn_near(self, municipality: int, today: date, near_until: date,
+                        moment: datetime) -> list[int]: ...
+
+    async def mark_overdue(self, municipality: int, today: date,
+                           moment: datetime) -> list[int]: ...
+
+
+class CaseAdminShelf(Protocol):
+    """Non-working days, officers' areas, monthly counts (``ivr.store.case_admin``)."""
+
+    async def non_working_days(self, municipality: int) -> list[dict[str, Any]]: ...
+
+    async def add_non_working_day(self, municipality: int, day: date, name: str, *,
+                                  actor: str, moment: datetime) -> None: ...
+
+    async def remove_non_working_day(self, municipality: int, day: date, *, actor: str,
+                                     moment: datetime) -> bool: ...
+
+    async def officer_areas(self, municipality: int, user_id: int) -> list[str]: ...
+
+    async def grant_area(self, municipality: int, user_id: int, area: str, *, actor: str,
+                         moment: datetime) -> bool: ...
+
+    async def revoke_area(self, municipality: int, user_id: int, area: str, *, actor: str,
+                          moment: datetime) -> bool: ...
+
+    async def monthly(self, municipality: int, first: date, after: date,
+                      today: date) -> list[dict[str, Any]]: ...
 
 
 # --- tax lines: what a taxpayer owes, by keypad ---------------------------------------
