@@ -332,3 +332,20 @@ async def test_cases_stay_out_of_the_incident_queue_search_and_analytics(desk: D
     assert [r["id"] for r in await queries.queue(1)] == [incident]
     assert [r["id"] for r in await queries.search(Filters(), 1)] == [incident]
     assert number != incident
+
+
+async def test_a_citizen_texting_estado_hears_the_cases_own_state(desk: Desk,
+                                                                  settings: Settings) -> None:
+    from ivr.domain import texting
+    from ivr.store.texts import TextStore
+
+    number = await enter(desk, caller="987654321")
+    store = TextStore(desk.svc.db, settings.callback_deadlines())
+    assert await store.report_of(number) == ("case_open", "987654321", "es")
+    await desk.cases.answer(number, text="Listo", actor="user:sofia")
+    state = await store.report_of(number)
+    assert state is not None and state[0] == "case_answered"
+    assert texting.say("status", "es", "Miraflores", n=1, s=state[0]) == (
+        "Miraflores: reporte 1: tiene respuesta, llame a la linea de estado para escucharla.")
+    incident = await desk.svc.reports.open_report(new_call())
+    assert (await store.report_of(incident) or ("",))[0] == "received"

@@ -97,11 +97,15 @@ STATES = {
     "es": {"received": "recibido, en espera", "acknowledged": "en revision por un operador",
            "dispatched": "una unidad va en camino", "on_scene": "una unidad esta en el lugar",
            "resolved": "atendido", "false_report": "cerrado", "duplicate": "cerrado (repetido)",
-           "handed_over": "derivado a otra municipalidad"},
+           "handed_over": "derivado a otra municipalidad", "case_open": "en tramite",
+           "case_answered": "tiene respuesta, llame a la linea de estado para escucharla",
+           "case_closed": "cerrado"},
     "en": {"received": "received, waiting", "acknowledged": "being reviewed by an operator",
            "dispatched": "a unit is on its way", "on_scene": "a unit is on the scene",
            "resolved": "resolved", "false_report": "closed", "duplicate": "closed (duplicate)",
-           "handed_over": "handed over to another municipality"},
+           "handed_over": "handed over to another municipality", "case_open": "in progress",
+           "case_answered": "answered, call the status line to hear it",
+           "case_closed": "closed"},
 }
 TEXTS = {
     "es": {

@@ -56,9 +56,12 @@ class TextStore:
         return int(row["n"]) if row else 0
 
     async def report_of(self, report: int) -> tuple[str, str | None, str | None] | None:
-        """(state, caller, language) of ``report``, or None."""
+        """(state, caller, language) of ``report``, or None. A citizen's case answers with
+        its own state (``case_open``, ``case_answered``, ``case_closed``)."""
         row = await self.db.fetchone(
-            "SELECT state, caller, language FROM reports WHERE id = ?", (report,))
+            "SELECT coalesce('case_' || c.state, r.state) AS state, r.caller, r.language"
+            " FROM reports r LEFT JOIN cases c ON c.report_id = r.id WHERE r.id = ?",
+            (report,))
         return (row["state"], row["caller"], row["language"]) if row else None
 
     async def handle(self, sms: IncomingSms, municipality: int | None, what: Handling,
