@@ -363,3 +363,20 @@ async def test_an_officer_calls_the_citizen_back_through_ami(settings: Settings)
         assert originate.get("Channel") == "PJSIP/1003"
         assert originate.get("Exten") == "987654321"
         assert ("callback.requested", "user:olga") in await kinds_of(site, case)
+
+
+async def test_a_case_is_no_incident_report_on_the_incident_routes(settings: Settings) -> None:
+    """The incident pages send a case to its own page (where its area's officers and the
+    supervisors work); anything else about it on an incident route is not found."""
+    async with console_site(settings) as site, site.browser() as b:
+        case = await make_case(site, Case())
+        await b.login("ana")
+        page = await b.get(f"/reports/{case}", headers={"Accept": "text/html"})
+        assert page.status == 303 and page.headers["Location"] == f"/cases/{case}"
+        for path in (f"/reports/{case}/live", f"/reports/{case}/clip"):
+            assert (await b.get(path)).status == 404, path
+        assert (await b.post(f"/reports/{case}/notes", {"text": "x"})).status == 404
+        assert (await b.post(f"/reports/{case}/state", {"state": "acknowledged"})).status == 404
+        assert (await b.get(f"/cases/{case}")).status == 403  # an operator is no officer
+        assert [k for k, _ in await kinds_of(site, case)
+                if k in ("note.added", "report.state_changed")] == []

@@ -158,6 +158,12 @@ class ConsoleQueries:
         )
         return dict(row) if row else None
 
+    async def is_case(self, report: int) -> bool:
+        """Is this report a citizen's case (a participation line's), not an incident?"""
+        row = await self.db.fetchone(
+            "SELECT 1 FROM reports WHERE id = ? AND service IS NOT NULL", (report,))
+        return row is not None
+
     async def clips(self, report: int) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(
             "SELECT id, take, path, seconds, bytes, partial, created_at, purged_at FROM clips"

@@ -66,7 +66,7 @@ async def start_ami(console: Console, settings: Settings,
 async def call_back(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     session = session_of(request)
-    number_id = report_id(request)
+    number_id = await report_id(request)
     form = await request.post()
     try:
         if console.callbacks is None:

@@ -50,7 +50,7 @@ def _clip_id(request: web.Request) -> int:
 async def playback(request: web.Request) -> web.StreamResponse:
     """The playback copy of a clip; the original when no copy has been made (yet)."""
     console = console_of(request)
-    number, clip_id = report_id(request), _clip_id(request)
+    number, clip_id = await report_id(request), _clip_id(request)
     row = await clip_views.clip_files(console.db, number, clip_id)
     if row is None:
         raise web.HTTPNotFound(text="no such clip")
@@ -70,7 +70,7 @@ async def playback(request: web.Request) -> web.StreamResponse:
 
 @requires(Role.SUPERVISOR)
 async def legal_hold(request: web.Request) -> web.StreamResponse:
-    number = report_id(request)
+    number = await report_id(request)
     form = await request.post()
     await desk_of(request).legal_hold(number, form.get("on") == "1",
                                       str(form.get("reason", "")), person_of(request))
@@ -79,13 +79,13 @@ async def legal_hold(request: web.Request) -> web.StreamResponse:
 
 @requires(Role.SUPERVISOR)
 async def release_clips(request: web.Request) -> web.StreamResponse:
-    number = report_id(request)
+    number = await report_id(request)
     await desk_of(request).release_clips(number, person_of(request))
     return done(request, number)
 
 
 @requires(Role.OPERATOR)
 async def retranscribe(request: web.Request) -> web.StreamResponse:
-    number, clip_id = report_id(request), _clip_id(request)
+    number, clip_id = await report_id(request), _clip_id(request)
     await desk_of(request).retranscribe(number, clip_id, person_of(request))
     return done(request, number)

@@ -43,7 +43,7 @@ async def record_listen_if_start(request: web.Request, report: int, clip_id: int
 @requires(Role.OPERATOR)
 async def clip(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
-    number = report_id(request)
+    number = await report_id(request)
     raw = request.match_info.get("clip")
     clip_id: int | None = None
     if raw is not None:

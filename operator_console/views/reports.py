@@ -24,6 +24,7 @@ from operator_console.security import (
     report_in_scope,
     requires,
     session_of,
+    wants_html,
 )
 from operator_console.state import Console, console_of, desk_of, municipalities_of
 from operator_console.views.messaging import report_messages
@@ -31,10 +32,17 @@ from operator_console.views.queue import incident_types, type_labels
 from operator_console.views.rows import decorate
 
 
-def report_id(request: web.Request) -> int:
-    """The report of the URL, if it is the session's municipality's (else 404): every
-    route about one report starts here."""
-    return report_in_scope(request)
+async def report_id(request: web.Request) -> int:
+    """The incident report of the URL, if it is the session's municipality's (else 404):
+    every route about one report starts here. A citizen's case (a participation line's)
+    has its own pages, for its area's officers: a page asked for here goes there, and
+    anything else about it is no incident report (404)."""
+    number = report_in_scope(request)
+    if await console_of(request).queries.is_case(number):
+        if wants_html(request):
+            raise web.HTTPSeeOther(f"/cases/{number}")
+        raise web.HTTPNotFound(text="no such report: this is a citizen's case (/cases)")
+    return number
 
 
 async def clip_context(console: Console, number: int) -> dict[str, Any]:
@@ -66,7 +74,7 @@ async def _detail(console: Console, number: int) -> dict[str, Any]:
 @requires(Role.OPERATOR)
 async def report_page(request: web.Request) -> web.Response:
     console = console_of(request)
-    number = report_id(request)
+    number = await report_id(request)
     report = await _detail(console, number)
     state = ReportState(report["state"])
     return page(
@@ -90,7 +98,7 @@ async def report_page(request: web.Request) -> web.Response:
 @requires(Role.OPERATOR)
 async def history_fragment(request: web.Request) -> web.Response:
     console = console_of(request)
-    number = report_id(request)
+    number = await report_id(request)
     report = await _detail(console, number)
     return page(request, "_report_live.html", report=report,
                 history=await console.queries.history(number),
@@ -104,7 +112,7 @@ async def history_fragment(request: web.Request) -> web.Response:
 
 @requires(Role.OPERATOR)
 async def change_state(request: web.Request) -> web.StreamResponse:
-    number = report_id(request)
+    number = await report_id(request)
     form = await request.post()
     await desk_of(request).change_state(
         number, str(form.get("state", "")), person_of(request), note=str(form.get("note", "")),
@@ -114,7 +122,7 @@ async def change_state(request: web.Request) -> web.StreamResponse:
 
 @requires(Role.OPERATOR)
 async def add_note(request: web.Request) -> web.StreamResponse:
-    number = report_id(request)
+    number = await report_id(request)
     form = await request.post()
     await desk_of(request).add_note(number, str(form.get("text", "")), person_of(request))
     return done(request, number)
@@ -122,7 +130,7 @@ async def add_note(request: web.Request) -> web.StreamResponse:
 
 @requires(Role.OPERATOR)
 async def reserve(request: web.Request) -> web.StreamResponse:
-    number = report_id(request)
+    number = await report_id(request)
     form = await request.post()
     await desk_of(request).reserve(number, person_of(request), release=form.get("release") == "1")
     return done(request, number)
@@ -131,7 +139,7 @@ async def reserve(request: web.Request) -> web.StreamResponse:
 @requires(Role.OPERATOR)
 async def hand_over(request: web.Request) -> web.StreamResponse:
     """Give the report to a neighbouring municipality (its history and clips go with it)."""
-    number = report_id(request)
+    number = await report_id(request)
     form = await request.post()
     neighbour = parse_id(str(form.get("to", "")))
     if neighbour is None:
