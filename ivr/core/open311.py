@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from ivr.core.case_rules import CaseRefused
 from ivr.core.ports import CaseReceipt
 from ivr.domain.lines import LineConfig
 
@@ -283,11 +284,14 @@ class Open311Desk:
         request = read_request(fields, await self.services(key.municipality))
         if self.cases is None:
             raise Open311Error(503, "cases cannot be filed here yet")
-        receipt = await self.cases.enter(
-            municipality=key.municipality, kind=request.service.kind,
-            area=request.service.area, intake="open311", subject=request.subject,
-            caller=request.caller, contact_name=request.contact_name,
-            contact_email=request.contact_email, actor=key.actor, api_key_id=key.id)
+        try:
+            receipt = await self.cases.enter(
+                municipality=key.municipality, kind=request.service.kind,
+                area=request.service.area, intake="open311", subject=request.subject,
+                caller=request.caller, contact_name=request.contact_name,
+                contact_email=request.contact_email, actor=key.actor, api_key_id=key.id)
+        except CaseRefused as exc:
+            raise Open311Error(400, str(exc)) from None
         await self.keys.touch(key.id, self.clock())
         return receipt
 

@@ -129,6 +129,8 @@ async def save_areas(request: web.Request, user_id: int, role: Role | None,
     participation, here = participation_of(request), municipality_id(request)
     actor = session_of(request).user.actor
     known = await areas_here(request)
+    if role != Role.OFFICER and ticked:
+        raise _refused(request, "areas are for officers")
     wanted = set(ticked) if role == Role.OFFICER else set()
     if wanted - set(known):
         raise _refused(request, "that area is not one of this municipality's")
