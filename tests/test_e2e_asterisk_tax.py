@@ -1,8 +1,7 @@
-"""The citizen services lines heard through SIP: SIPp → real Asterisk → ``alerta serve``.
+"""The tax line heard through SIP: SIPp → real Asterisk → ``alerta serve``.
 
-The tax line (1238) and the participation line (1237) are the default lines a new
-database is given; the dialplan's catch-all sends their numbers to the controller,
-which picks the flow by the number. The tax accounts come in through
+The tax line (1238) is a default line a new database is given; the dialplan's
+catch-all sends its number to the controller, which picks the flow by the number. The tax accounts come in through
 ``alerta tax import``, as the nightly timer loads them, into the database the
 running controller reads. What callers heard is Asterisk's own playback log.
 """
@@ -33,7 +32,7 @@ TAX_LANGUAGES = ("tax_greeting", "es:language_option", "es:digit_1", "en:languag
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("e2e-services"), playback_log=True) as running:
+    with running_stack(tmp_path_factory.mktemp("e2e-tax"), playback_log=True) as running:
         yield running
 
 
