@@ -1,9 +1,9 @@
 """The tax line heard through SIP: SIPp → real Asterisk → ``alerta serve``.
 
 The tax line (1238) is a default line a new database is given; the dialplan's
-catch-all sends its number to the controller, which picks the flow by the number. The tax accounts come in through
-``alerta tax import``, as the nightly timer loads them, into the database the
-running controller reads. What callers heard is Asterisk's own playback log.
+catch-all sends its number to the controller, which picks the flow by the number. The
+tax accounts come in through ``alerta tax import``, as the nightly timer loads them,
+into the database the running controller reads. What callers heard is Asterisk's own playback log.
 """
 
 from __future__ import annotations
