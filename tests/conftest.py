@@ -32,6 +32,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite: of SQLite itself (in a store module: SQLite only)")
 
 
+# Files that take minutes of real time (real Asterisk calls at the callers' pace, a real
+# SMS gateway): collected first, so with `--dist loadfile` they start at once beside the
+# short files instead of being the last left running on one worker.
+LONG_FIRST = ("test_soak.py", "test_e2e_asterisk_load.py", "test_e2e_asterisk_report.py",
+              "test_sipp_scenarios.py", "test_kannel.py", "test_e2e_asterisk_operator.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order, each file its own
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("sqlite"):
         return

@@ -9,6 +9,7 @@ the TOML's keypad is no longer read for calls (the log says so at start-up).
 
 from __future__ import annotations
 
+import functools
 import logging
 import tomllib
 from pathlib import Path
@@ -16,7 +17,20 @@ from typing import Any
 
 from ivr.config import Settings
 from ivr.core.lines import LineAdmin, LineConflict, LineProblems
-from ivr.domain.line_check import required_prompts
+from ivr.domain.line_check import (
+    CLOSED_PROMPT,
+    DIGIT_PROMPTS,
+    LANGUAGE_PROMPT,
+    OPERATOR_PROMPTS,
+    PARTICIPATION_PROMPTS,
+    REPORT_PROMPTS,
+    STATUS_PROMPTS,
+    TAX_OPERATOR_PROMPTS,
+    TAX_PROMPTS,
+    day_prompts,
+    required_prompts,
+    tax_spoken_prompts,
+)
 from ivr.domain.lines import (
     Action,
     Flow,
@@ -38,7 +52,14 @@ def catalogue_texts(shipped: Path) -> dict[str, dict[str, str]]:
     path = shipped / "catalogue.toml"
     if not path.is_file():
         return {}
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    stat = path.stat()
+    return _catalogue(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _catalogue(path: str, _mtime_ns: int, _size: int) -> dict[str, dict[str, str]]:
+    """Read once per version of the file (each start seeds several lines from it)."""
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     out: dict[str, dict[str, str]] = {}
     for pid, entry in data.get("prompt", {}).items():
         texts = {k: v for k, v in entry.items() if isinstance(v, str)}
@@ -119,11 +140,14 @@ def participation_line(settings: Settings) -> LineConfig:
 
 
 async def with_shipped_prompts(admin: LineAdmin, config: LineConfig, shipped: Path) -> LineConfig:
-    """Every prompt the line needs (and every shipped one of its languages), with the
-    shipped audio and the catalogue's text."""
+    """Every prompt the line needs, with the shipped audio and the catalogue's text; a
+    report or status line also gets every other shipped prompt of its languages (for
+    admins to offer in menus) except the tax and participation lines' own."""
     texts = catalogue_texts(shipped)
-    wanted = set(required_prompts(config)) | {
-        p.stem for lang in config.languages for p in (shipped / lang).glob("*.wav")}
+    wanted = set(required_prompts(config))
+    if config.flow in (Flow.REPORT, Flow.STATUS):
+        wanted |= {p.stem for lang in config.languages for p in (shipped / lang).glob("*.wav")
+                   if p.stem not in _services_only()}
     files = {(pid, lang): shipped / lang / f"{pid}.wav"
              for pid in sorted(wanted) for lang in config.languages}
     audio = await admin.add_shipped({k: f for k, f in files.items() if f.is_file()},
@@ -135,6 +159,20 @@ async def with_shipped_prompts(admin: LineAdmin, config: LineConfig, shipped: Pa
         if sha or text:
             prompts.setdefault(pid, {})[lang] = PromptText(text[:500], sha)
     return LineConfig.from_dict({**config.to_dict(), "prompts": _as_doc(prompts)})
+
+
+@functools.cache
+def _services_only() -> frozenset[str]:
+    """The prompts only the tax and participation lines say (their phrases, amounts, dates
+    and areas): not carried by every report line."""
+    theirs = {*TAX_PROMPTS, *TAX_OPERATOR_PROMPTS, *tax_spoken_prompts(),
+              *PARTICIPATION_PROMPTS, *day_prompts(), "part_kind_intro",
+              *(f"type_{k[0]}" for k in CASE_KINDS), *(f"area_{a[0]}" for a in CASE_AREAS),
+              "case_status_open", "case_status_answered", "case_answer_follows",
+              "case_answer_by_phone", "case_status_closed", "case_overdue"}
+    report = {*REPORT_PROMPTS, *STATUS_PROMPTS, *DIGIT_PROMPTS, *OPERATOR_PROMPTS,
+              LANGUAGE_PROMPT, CLOSED_PROMPT}
+    return frozenset(theirs - report)
 
 
 def _as_doc(prompts: dict[str, dict[str, PromptText]]) -> dict[str, Any]:
