@@ -194,8 +194,9 @@ async def services(
                            lines, texting, webhook, dc09)
         finally:
             if sweeping is not None:
-                sweeping.cancel()
-                await asyncio.gather(sweeping, return_exceptions=True)
+                while not sweeping.done():  # cancelled again should a cancel be swallowed
+                    sweeping.cancel()
+                    await asyncio.wait({sweeping}, timeout=1.0)
             if cid_spool is not None:
                 await cid_spool.stop()
             if dc09 is not None:

@@ -129,6 +129,16 @@ class MessagingService:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        pending = set(self._tasks)
+        while pending:
+            # A cancel swallowed below (a library catching CancelledError as it lands on
+            # an event being set) would leave the loop running and this stop waiting for
+            # ever: a task still running after a second is cancelled again.
+            _done, pending = await asyncio.wait(pending, timeout=1.0)
+            for task in pending:
+                logger.warning("messaging: %s did not stop when cancelled; cancelling again",
+                               task.get_name())
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
